@@ -1,0 +1,120 @@
+//! Start-up: bind the listener, open storage, register the local host, spawn background
+//! tasks, serve until told to stop, then drain and close.
+
+use crate::alerts::SystemClock;
+use crate::auth::Hasher;
+use crate::config::Settings;
+use crate::http::server::{serve, ServerLimits};
+use crate::http::state::AppState;
+use crate::store::Store;
+use crate::tasks::{self, Stop};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub struct App {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl App {
+    /// Binds `settings.bind` (port 0 picks a free port), connects the store and applies
+    /// migrations.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        settings.validate()?;
+        let listener = TcpListener::bind(&settings.bind)
+            .await
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        let store = crate::store::connect(&settings).await?;
+        let local_host = crate::collect::local_hostname();
+        let local_host_id = store
+            .upsert_host(&local_host, crate::domain::now_ms())
+            .await?;
+        let hasher = Hasher::new(settings.hash_concurrency)?;
+        let state = AppState {
+            store,
+            settings: Arc::new(settings),
+            hasher,
+            local_host_id,
+            local_host: local_host.into(),
+        };
+        Ok(App {
+            listener,
+            addr,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops background tasks, drains connections
+    /// and closes the database pool.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let App {
+            listener,
+            addr,
+            state,
+        } = self;
+        let settings = state.settings.clone();
+        let (stop_tx, stop) = Stop::new();
+        let mut handles = Vec::new();
+        if settings.collector {
+            let task = tasks::collector::CollectorTask::new(
+                state.store.clone(),
+                state.local_host_id,
+                Arc::new(SystemClock),
+            )
+            .await?;
+            handles.push(tokio::spawn(task.run(settings.interval(), stop.clone())));
+        }
+        let window_ms =
+            i64::try_from(settings.login_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        handles.push(tokio::spawn(tasks::janitor::run(
+            state.store.clone(),
+            window_ms,
+            stop.clone(),
+        )));
+
+        tracing::info!(
+            %addr,
+            database = %crate::store::redact_url(&settings.database_url),
+            host = %state.local_host,
+            collector = settings.collector,
+            "watchpost listening on http://{addr}"
+        );
+        let limits = ServerLimits {
+            header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
+            max_connections: settings.max_connections,
+            shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
+        };
+        let store = state.store.clone();
+        serve(listener, crate::http::router(state), limits, shutdown).await;
+
+        let _ = stop_tx.send(true);
+        for h in handles {
+            let _ = h.await;
+        }
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! Typed settings: defaults, then an optional TOML file, then environment and command line.
+
+use crate::cli::Overrides;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// A secret string that never appears in `Debug` output or printed configuration.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The effective configuration. Field names are the TOML keys; see the README table for the
+/// matching environment variables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: String,
+    /// Collector period in milliseconds.
+    pub interval_ms: u64,
+    pub collector: bool,
+    pub log_format: LogFormat,
+    pub log: String,
+    pub admin_token: Option<Secret>,
+    pub token_ttl_minutes: u64,
+    /// Failed logins per account within `login_window_secs` before back-off starts.
+    pub login_max_failures_account: u32,
+    /// Failed logins per client IP within `login_window_secs` before back-off starts.
+    pub login_max_failures_ip: u32,
+    pub login_window_secs: u64,
+    /// First lockout length; doubles with each further failure, capped at `login_lockout_max_secs`.
+    pub login_lockout_secs: u64,
+    pub login_lockout_max_secs: u64,
+    /// Peers whose `X-Forwarded-For` is trusted for the client IP (your reverse proxies).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Largest accepted JSON body in bytes.
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// Time a client gets to send its first byte and then the complete request headers.
+    pub header_read_timeout_secs: u64,
+    pub max_connections: usize,
+    /// Concurrent argon2 computations; each takes 19 MiB.
+    pub hash_concurrency: usize,
+    /// `/metrics/history` downsamples ranges with more samples than this.
+    pub history_max_points: u32,
+    pub db_max_connections: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub db_acquire_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            database_url: "sqlite://watchpost.db".into(),
+            interval_ms: 1000,
+            collector: true,
+            log_format: LogFormat::Pretty,
+            log: "info".into(),
+            admin_token: None,
+            token_ttl_minutes: 60,
+            login_max_failures_account: 5,
+            login_max_failures_ip: 20,
+            login_window_secs: 900,
+            login_lockout_secs: 30,
+            login_lockout_max_secs: 900,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
+            hash_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            history_max_points: 5000,
+            db_max_connections: 8,
+            db_acquire_timeout_secs: 5,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Minimum `ADMIN_TOKEN` length; shorter secrets are guessable.
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+
+impl Settings {
+    /// Defaults → TOML file (if any) → environment/CLI overrides, then validated.
+    pub fn load(o: &Overrides) -> anyhow::Result<Self> {
+        let mut s = match &o.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        s.apply(o)?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    fn apply(&mut self, o: &Overrides) -> anyhow::Result<()> {
+        if let Some(v) = &o.bind {
+            self.bind = v.clone();
+        }
+        if let Some(v) = &o.database_url {
+            self.database_url = v.clone();
+        }
+        if let Some(v) = &o.interval {
+            self.interval_ms =
+                u64::try_from(parse_duration(v)?.as_millis()).context("interval too large")?;
+        }
+        if let Some(v) = o.collector {
+            self.collector = v;
+        }
+        if let Some(v) = &o.log_format {
+            self.log_format = match v.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => bail!("unknown log format {other:?} (expected json or pretty)"),
+            };
+        }
+        if let Some(v) = &o.log {
+            self.log = v.clone();
+        }
+        if let Some(v) = &o.admin_token {
+            self.admin_token = if v.is_empty() {
+                None
+            } else {
+                Some(Secret::new(v.clone()))
+            };
+        }
+        if let Some(v) = o.token_ttl_minutes {
+            self.token_ttl_minutes = v;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(t) = &self.admin_token {
+            if t.expose().len() < MIN_ADMIN_TOKEN_BYTES {
+                bail!(
+                    "ADMIN_TOKEN is set but shorter than {MIN_ADMIN_TOKEN_BYTES} bytes; use a long random value (e.g. `openssl rand -hex 32`) or unset it to disable the admin endpoints"
+                );
+            }
+        }
+        if self.interval_ms < 100 {
+            bail!("interval must be at least 100ms");
+        }
+        if self.token_ttl_minutes == 0 {
+            bail!("token_ttl_minutes must be at least 1");
+        }
+        if self.hash_concurrency == 0 || self.max_connections == 0 || self.db_max_connections == 0 {
+            bail!("hash_concurrency, max_connections and db_max_connections must be at least 1");
+        }
+        if self.history_max_points < 10 {
+            bail!("history_max_points must be at least 10");
+        }
+        crate::store::Backend::from_url(&self.database_url)?;
+        Ok(())
+    }
+
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// The configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = crate::store::redact_url(&self.database_url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// Parses `1s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> anyhow::Result<Duration> {
+    let s = raw.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid duration {raw:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => bail!("invalid duration unit in {raw:?} (use ms, s, m or h)"),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 * 365.0 {
+        bail!("duration out of range: {raw:?}");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn short_admin_token_refused() {
+        let s = Settings {
+            admin_token: Some(Secret::new("short")),
+            ..Settings::default()
+        };
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn redacted_output() {
+        let s = Settings {
+            admin_token: Some(Secret::new("super-secret-admin-token")),
+            database_url: "postgres://u:pw123@localhost/db".into(),
+            ..Settings::default()
+        };
+        let out = s.to_redacted_toml();
+        assert!(!out.contains("super-secret-admin-token"));
+        assert!(!out.contains("pw123"));
+        assert!(!format!("{s:?}").contains("super-secret-admin-token"));
+    }
+
+    #[test]
+    fn layering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "bind = \"0.0.0.0:9000\"\ntoken_ttl_minutes = 5\n").unwrap();
+        let o = Overrides {
+            config: Some(path),
+            token_ttl_minutes: Some(7),
+            ..Overrides::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        assert_eq!(s.bind, "0.0.0.0:9000");
+        assert_eq!(s.token_ttl_minutes, 7);
+        assert!(Settings::load(&Overrides {
+            database_url: Some("mysql://x".into()),
+            ..Overrides::default()
+        })
+        .is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! `/metrics` (newest samples) and `/metrics/history` (a time range, ascending).
+
+use crate::domain::{format_rfc3339, now_ms, TimeRange};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiQuery, ApiUser};
+use crate::http::state::AppState;
+use crate::store::Sample;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// One sample as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SampleOut {
+    /// CPU busy, percent.
+    pub cpu: f64,
+    /// Memory in use, percent.
+    pub memory: f64,
+    /// RFC 3339 UTC.
+    pub ts: String,
+    pub host: String,
+    pub memory_used_bytes: i64,
+    pub memory_total_bytes: i64,
+    /// Swap in use, percent.
+    pub swap: f64,
+    pub load1: f64,
+    pub load5: f64,
+    pub load15: f64,
+    /// Fullest real filesystem, percent used.
+    pub disk: f64,
+    pub disk_read_bps: f64,
+    pub disk_write_bps: f64,
+    pub net_rx_bps: f64,
+    pub net_tx_bps: f64,
+    pub processes: i64,
+    pub uptime_secs: i64,
+}
+
+impl SampleOut {
+    pub fn new(s: &Sample, host: &str) -> Self {
+        Self {
+            cpu: s.cpu,
+            memory: s.memory,
+            ts: format_rfc3339(s.ts),
+            host: host.to_owned(),
+            memory_used_bytes: s.memory_used,
+            memory_total_bytes: s.memory_total,
+            swap: s.swap,
+            load1: s.load1,
+            load5: s.load5,
+            load15: s.load15,
+            disk: s.disk,
+            disk_read_bps: s.disk_read_bps,
+            disk_write_bps: s.disk_write_bps,
+            net_rx_bps: s.net_rx_bps,
+            net_tx_bps: s.net_tx_bps,
+            processes: s.processes,
+            uptime_secs: s.uptime,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MetricsQuery {
+    /// Number of samples, 1–10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
+    /// Host name (default: the host this server runs on).
+    pub host: Option<String>,
+}
+
+/// Resolves the `host` parameter to (id, name); unknown hosts are 404.
+pub(crate) async fn resolve_host(
+    state: &AppState,
+    host: Option<&str>,
+) -> Result<(i64, String), ApiError> {
+    match host {
+        None => Ok((state.local_host_id, state.local_host.to_string())),
+        Some(name) if name == &*state.local_host => Ok((state.local_host_id, name.to_owned())),
+        Some(name) => {
+            if name.len() > 255 {
+                return Err(ApiError::Validation("host name too long".into()));
+            }
+            let id = state
+                .store
+                .host_id(name)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("unknown host".into()))?;
+            Ok((id, name.to_owned()))
+        }
+    }
+}
+
+pub(crate) fn check_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::Validation(format!(
+            "limit must be between 1 and {max}"
+        )))
+    }
+}
+
+/// Latest samples, newest first.
+#[utoipa::path(get, path = "/metrics", tag = "metrics", params(MetricsQuery),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Samples, newest first", body = [SampleOut]),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 404, description = "Unknown host", body = ErrorBody),
+        (status = 422, description = "Invalid limit", body = ErrorBody),
+    ))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    ApiQuery(q): ApiQuery<MetricsQuery>,
+) -> Result<Json<Vec<SampleOut>>, ApiError> {
+    let limit = check_limit(q.limit, 100, 10_000)?;
+    let (host_id, host) = resolve_host(&state, q.host.as_deref()).await?;
+    let rows = state.store.recent_samples(host_id, limit).await?;
+    Ok(Json(
+        rows.iter().map(|s| SampleOut::new(s, &host)).collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// Range start, RFC 3339 / ISO 8601; no offset means UTC (default: one hour before `end`).
+    pub start: Option<String>,
+    /// Range end, inclusive (default: now).
+    pub end: Option<String>,
+    /// Host name (default: the host this server runs on).
+    pub host: Option<String>,
+}
+
+/// Samples in a time range, oldest first.
+///
+/// Ranges holding more samples than `history_max_points` (default 5000) are downsampled:
+/// the range is cut into equal buckets and each bucket is returned as one averaged sample
+/// (maxima for counters such as processes), stamped with its first sample's time. The
+/// `x-watchpost-bucket-ms` response header says the bucket width when that happened.
+#[utoipa::path(get, path = "/metrics/history", tag = "metrics", params(HistoryQuery),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Samples, oldest first", body = [SampleOut],
+            headers(("x-watchpost-bucket-ms" = String, description = "Bucket width when downsampled"))),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 404, description = "Unknown host", body = ErrorBody),
+        (status = 422, description = "Unparsable timestamps or start after end", body = ErrorBody),
+    ))]
+pub async fn history(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<(HeaderMap, Json<Vec<SampleOut>>), ApiError> {
+    let end_raw = q.end.unwrap_or_else(|| format_rfc3339(now_ms()));
+    let end = crate::domain::parse_timestamp(&end_raw)?;
+    let start_raw = q.start.unwrap_or_else(|| format_rfc3339(end - 3_600_000));
+    let range = TimeRange::parse(&start_raw, &end_raw)?;
+    let (host_id, host) = resolve_host(&state, q.host.as_deref()).await?;
+    let max_points = i64::from(state.settings.history_max_points);
+    let count = state
+        .store
+        .count_samples_between(host_id, range.start, range.end)
+        .await?;
+    let mut headers = HeaderMap::new();
+    let rows = if count > max_points {
+        let span = range.end - range.start + 1;
+        let bucket = (span + max_points - 1) / max_points;
+        headers.insert("x-watchpost-bucket-ms", HeaderValue::from(bucket));
+        state
+            .store
+            .samples_bucketed(host_id, range.start, range.end, bucket)
+            .await?
+    } else {
+        state
+            .store
+            .samples_between(host_id, range.start, range.end)
+            .await?
+    };
+    Ok((
+        headers,
+        Json(rows.iter().map(|s| SampleOut::new(s, &host)).collect()),
+    ))
+}

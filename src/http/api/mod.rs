@@ -1,0 +1,8 @@
+//! JSON API handlers at the original service's paths.
+
+pub mod alerts;
+pub mod auth;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod thresholds;

@@ -1,0 +1,58 @@
+//! The OpenAPI 3 document served at `/openapi.json`.
+
+use super::{alerts, auth, health, metrics, thresholds};
+use crate::http::error::ErrorBody;
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "token",
+                "API token from POST /login",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("API token from POST /login"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-admin-token",
+                "The server's ADMIN_TOKEN",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "watchpost", description = "Host metrics, threshold alerts and log analysis. Errors are `{\"detail\": \"...\"}`; times are RFC 3339 UTC."),
+    paths(
+        auth::register, auth::login, auth::logout,
+        metrics::metrics, metrics::history,
+        alerts::alerts, alerts::summary,
+        thresholds::get_own, thresholds::set_own, thresholds::get_global, thresholds::set_global,
+        health::healthz, health::readyz,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecuritySchemes),
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document.
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

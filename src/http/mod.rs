@@ -1,0 +1,129 @@
+//! HTTP surface: router, middleware stack and the hardened accept loop.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod server;
+pub mod state;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use error::error_response;
+use state::AppState;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Builds the router with every route and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    use api::*;
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    let body_limit = state.settings.max_body_bytes;
+    Router::new()
+        .route("/register", post(auth::register))
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/metrics", get(metrics::metrics))
+        .route("/metrics/history", get(metrics::history))
+        .route("/alerts", get(alerts::alerts))
+        .route("/summary", get(alerts::summary))
+        .route(
+            "/thresholds",
+            get(thresholds::get_own).post(thresholds::set_own),
+        )
+        .route(
+            "/admin/thresholds",
+            get(thresholds::get_global).post(thresholds::set_global),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(normalize_errors))
+        .layer(middleware::from_fn(move |req, next| {
+            with_timeout(timeout, req, next)
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            HeaderName::from_static("token"),
+            HeaderName::from_static("x-admin-token"),
+        ]))
+        .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(security_header(header::CACHE_CONTROL, "no-store"))
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        }))
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Gives every error response the `{"detail": ...}` shape, including the ones axum and
+/// tower produce themselves (405 from method routing, 413 from body limits).
+async fn normalize_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+        StatusCode::NOT_FOUND => "not found",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
+        s => s.canonical_reason().unwrap_or("error"),
+    };
+    let (parts, _) = resp.into_parts();
+    let mut fixed = error_response(status, detail);
+    // Keep headers such as `Allow` on 405.
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            fixed.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    fixed
+}
+
+/// Bounds a handler's run time; the client gets a 503 it may retry.
+async fn with_timeout(limit: Duration, req: Request<Body>, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!("request timed out after {limit:?}");
+            error::ApiError::Unavailable.into_response()
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Shared application state handed to every handler.
+
+use crate::auth::Hasher;
+use crate::config::Settings;
+use crate::store::Store;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub hasher: Hasher,
+    /// The host this process samples, registered by hostname at start-up.
+    pub local_host_id: i64,
+    pub local_host: Arc<str>,
+}

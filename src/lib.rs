@@ -1,0 +1,26 @@
+//! watchpost: self-hosted host metrics, threshold alerts and a JSON API in one binary.
+
+/// Threshold evaluation as a pure state machine.
+pub mod alerts;
+/// Start-up and the serve loop.
+pub mod app;
+/// Password hashing and API tokens.
+pub mod auth;
+/// Command-line interface.
+pub mod cli;
+/// Host metrics sampling.
+pub mod collect;
+/// Typed settings.
+pub mod config;
+/// Domain newtypes that parse input.
+pub mod domain;
+/// HTTP routes, middleware and server.
+pub mod http;
+/// Demo data.
+pub mod seed;
+/// Storage trait and engines.
+pub mod store;
+/// Background tasks.
+pub mod tasks;
+/// Logging setup.
+pub mod telemetry;

@@ -1,0 +1,54 @@
+//! PostgreSQL implementation: one pool, `synchronous_commit=on`, its own migrations.
+
+use super::shared::impl_store;
+use super::*;
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    const BACKEND: Backend = Backend::Postgres;
+
+    pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        let opts = PgConnectOptions::from_str(&settings.database_url)
+            .context("invalid PostgreSQL URL")?
+            // Acknowledged writes must survive a server crash.
+            .options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.db_max_connections)
+            .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout_secs))
+            .connect_with(opts)
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting to PostgreSQL at {}",
+                    redact_url(&settings.database_url)
+                )
+            })?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .context("applying PostgreSQL migrations")?;
+        Ok(Self { pool })
+    }
+
+    fn r(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn w(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn close_pools(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl_store!(PgStore);

@@ -1,0 +1,442 @@
+//! The SQL both engines share. sqlx binds `$N` placeholders on SQLite as well as on
+//! PostgreSQL, and both dialects support `ON CONFLICT` and `RETURNING`, so one body serves
+//! both implementations; each engine supplies its own pools (`r()` for reads, `w()` for
+//! writes) and anything dialect-specific.
+
+pub(super) const SAMPLE_COLUMNS: &str = "host_id, ts, cpu, memory, memory_used, memory_total, swap, load1, load5, load15, disk, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, processes, uptime";
+
+pub(super) const ALERT_SELECT: &str = "SELECT a.id, a.host_id, h.name AS host, a.owner_id, a.metric, a.value, a.threshold, a.peak, a.ts, a.resolved_at FROM alerts a JOIN hosts h ON h.id = a.host_id";
+
+/// Implements `Store` for an engine type that has `r()`/`w()` pool accessors, `BACKEND`,
+/// and `close_pools()`.
+macro_rules! impl_store {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $ty {
+            fn backend(&self) -> $crate::store::Backend {
+                Self::BACKEND
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.r()).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.close_pools().await;
+            }
+
+            async fn create_user(&self, username: &str, password_hash: &str, now: i64) -> StoreResult<User> {
+                let user = sqlx::query_as::<_, User>(
+                    "INSERT INTO users (username, password_hash, disabled, created_at) VALUES ($1, $2, FALSE, $3) \
+                     RETURNING id, username, password_hash, disabled, created_at",
+                )
+                .bind(username)
+                .bind(password_hash)
+                .bind(now)
+                .fetch_one(self.w())
+                .await?;
+                Ok(user)
+            }
+
+            async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+                Ok(sqlx::query_as::<_, User>(
+                    "SELECT id, username, password_hash, disabled, created_at FROM users WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(self.r())
+                .await?)
+            }
+
+            async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(password_hash)
+                    .bind(user_id)
+                    .execute(self.w())
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_token(&self, t: &NewToken) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (token_hash, user_id, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&t.token_hash)
+                .bind(t.user_id)
+                .bind(&t.name)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .execute(self.w())
+                .await?;
+                Ok(())
+            }
+
+            async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
+                let row: Option<(i64, String, String, bool, i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT u.id, u.username, u.password_hash, u.disabled, u.created_at, t.expires_at, t.last_used_at \
+                     FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(self.r())
+                .await?;
+                Ok(row.map(|(id, username, password_hash, disabled, created_at, expires_at, last_used_at)| TokenOwner {
+                    user: User { id, username, password_hash, disabled, created_at },
+                    expires_at,
+                    last_used_at,
+                }))
+            }
+
+            async fn touch_token(&self, token_hash: &str, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+                    .bind(now)
+                    .bind(token_hash)
+                    .execute(self.w())
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_token(&self, token_hash: &str) -> StoreResult<bool> {
+                let r = sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn purge_expired_tokens(&self, now: i64) -> StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM api_tokens WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn login_locked_until(&self, keys: &[String], now: i64) -> StoreResult<Option<i64>> {
+                let mut latest: Option<i64> = None;
+                for key in keys {
+                    let until: Option<i64> = sqlx::query_scalar(
+                        "SELECT locked_until FROM login_failures WHERE key = $1 AND locked_until > $2",
+                    )
+                    .bind(key)
+                    .bind(now)
+                    .fetch_optional(self.r())
+                    .await?;
+                    latest = latest.max(until);
+                }
+                Ok(latest)
+            }
+
+            async fn record_login_failure(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<i64> {
+                // One statement, so concurrent failures never lose a count; a failure after
+                // the window starts a fresh count.
+                let failures: i64 = sqlx::query_scalar(
+                    "INSERT INTO login_failures (key, failures, first_failure_at, locked_until) VALUES ($1, 1, $2, 0) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       failures = CASE WHEN login_failures.first_failure_at < $3 THEN 1 ELSE login_failures.failures + 1 END, \
+                       first_failure_at = CASE WHEN login_failures.first_failure_at < $3 THEN $2 ELSE login_failures.first_failure_at END \
+                     RETURNING failures",
+                )
+                .bind(key)
+                .bind(now)
+                .bind(now - window_ms)
+                .fetch_one(self.w())
+                .await?;
+                Ok(failures)
+            }
+
+            async fn lock_login(&self, key: &str, until: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE key = $2 AND locked_until < $1")
+                    .bind(until)
+                    .bind(key)
+                    .execute(self.w())
+                    .await?;
+                Ok(())
+            }
+
+            async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                    .bind(key)
+                    .execute(self.w())
+                    .await?;
+                Ok(())
+            }
+
+            async fn purge_login_failures(&self, older_than: i64) -> StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM login_failures WHERE first_failure_at < $1 AND locked_until < $1")
+                    .bind(older_than)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn upsert_host(&self, name: &str, now: i64) -> StoreResult<i64> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO hosts (name, created_at) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+                )
+                .bind(name)
+                .bind(now)
+                .fetch_one(self.w())
+                .await?;
+                Ok(id)
+            }
+
+            async fn host_id(&self, name: &str) -> StoreResult<Option<i64>> {
+                Ok(sqlx::query_scalar("SELECT id FROM hosts WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.r())
+                    .await?)
+            }
+
+            async fn host_count(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM hosts").fetch_one(self.r()).await?)
+            }
+
+            async fn insert_samples(&self, samples: &[Sample]) -> StoreResult<()> {
+                if samples.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.w().begin().await?;
+                let sql = format!(
+                    "INSERT INTO samples ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                     ON CONFLICT (host_id, ts) DO NOTHING",
+                    $crate::store::shared::SAMPLE_COLUMNS
+                );
+                let mut last_seen: std::collections::BTreeMap<i64, i64> = Default::default();
+                for s in samples {
+                    sqlx::query(&sql)
+                        .bind(s.host_id)
+                        .bind(s.ts)
+                        .bind(s.cpu)
+                        .bind(s.memory)
+                        .bind(s.memory_used)
+                        .bind(s.memory_total)
+                        .bind(s.swap)
+                        .bind(s.load1)
+                        .bind(s.load5)
+                        .bind(s.load15)
+                        .bind(s.disk)
+                        .bind(s.disk_read_bps)
+                        .bind(s.disk_write_bps)
+                        .bind(s.net_rx_bps)
+                        .bind(s.net_tx_bps)
+                        .bind(s.processes)
+                        .bind(s.uptime)
+                        .execute(&mut *tx)
+                        .await?;
+                    let e = last_seen.entry(s.host_id).or_insert(s.ts);
+                    *e = (*e).max(s.ts);
+                }
+                for (host_id, ts) in last_seen {
+                    sqlx::query("UPDATE hosts SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)")
+                        .bind(ts)
+                        .bind(host_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn recent_samples(&self, host_id: i64, limit: i64) -> StoreResult<Vec<Sample>> {
+                let sql = format!(
+                    "SELECT {} FROM samples WHERE host_id = $1 ORDER BY ts DESC LIMIT $2",
+                    $crate::store::shared::SAMPLE_COLUMNS
+                );
+                Ok(sqlx::query_as::<_, Sample>(&sql).bind(host_id).bind(limit).fetch_all(self.r()).await?)
+            }
+
+            async fn count_samples_between(&self, host_id: i64, start: i64, end: i64) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3")
+                    .bind(host_id)
+                    .bind(start)
+                    .bind(end)
+                    .fetch_one(self.r())
+                    .await?)
+            }
+
+            async fn samples_between(&self, host_id: i64, start: i64, end: i64) -> StoreResult<Vec<Sample>> {
+                let sql = format!(
+                    "SELECT {} FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts ASC",
+                    $crate::store::shared::SAMPLE_COLUMNS
+                );
+                Ok(sqlx::query_as::<_, Sample>(&sql)
+                    .bind(host_id)
+                    .bind(start)
+                    .bind(end)
+                    .fetch_all(self.r())
+                    .await?)
+            }
+
+            async fn samples_bucketed(&self, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<Sample>> {
+                // Integer division buckets on both engines; bigint averages are cast back so
+                // PostgreSQL does not hand us NUMERIC.
+                let bucket = bucket_ms.max(1);
+                Ok(sqlx::query_as::<_, Sample>(
+                    "SELECT host_id, MIN(ts) AS ts, AVG(cpu) AS cpu, AVG(memory) AS memory, \
+                       CAST(AVG(memory_used) AS BIGINT) AS memory_used, MAX(memory_total) AS memory_total, \
+                       AVG(swap) AS swap, AVG(load1) AS load1, AVG(load5) AS load5, AVG(load15) AS load15, \
+                       AVG(disk) AS disk, AVG(disk_read_bps) AS disk_read_bps, AVG(disk_write_bps) AS disk_write_bps, \
+                       AVG(net_rx_bps) AS net_rx_bps, AVG(net_tx_bps) AS net_tx_bps, \
+                       MAX(processes) AS processes, MAX(uptime) AS uptime \
+                     FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3 \
+                     GROUP BY host_id, (ts - $2) / $4 ORDER BY MIN(ts) ASC",
+                )
+                .bind(host_id)
+                .bind(start)
+                .bind(end)
+                .bind(bucket)
+                .fetch_all(self.r())
+                .await?)
+            }
+
+            async fn sample_stats(&self, host_id: i64, last_n: i64, since: i64) -> StoreResult<SampleStats> {
+                let (avg_cpu, avg_mem): (Option<f64>, Option<f64>) = sqlx::query_as(
+                    "SELECT AVG(cpu), AVG(memory) FROM (SELECT cpu, memory FROM samples WHERE host_id = $1 ORDER BY ts DESC LIMIT $2) recent",
+                )
+                .bind(host_id)
+                .bind(last_n)
+                .fetch_one(self.r())
+                .await?;
+                let (count, peak_cpu, peak_mem, latest): (i64, Option<f64>, Option<f64>, Option<i64>) = sqlx::query_as(
+                    "SELECT COUNT(*), MAX(cpu), MAX(memory), MAX(ts) FROM samples WHERE host_id = $1 AND ts >= $2",
+                )
+                .bind(host_id)
+                .bind(since)
+                .fetch_one(self.r())
+                .await?;
+                Ok(SampleStats {
+                    avg_last_cpu: avg_cpu,
+                    avg_last_memory: avg_mem,
+                    count_24h: count,
+                    peak_cpu_24h: peak_cpu,
+                    peak_memory_24h: peak_mem,
+                    latest_ts: latest,
+                })
+            }
+
+            async fn global_thresholds(&self) -> StoreResult<ThresholdPair> {
+                let row: Option<(f64, f64)> = sqlx::query_as("SELECT cpu, memory FROM global_thresholds WHERE id = 1")
+                    .fetch_optional(self.r())
+                    .await?;
+                Ok(row.map(|(cpu, memory)| ThresholdPair { cpu, memory }).unwrap_or(ThresholdPair::DEFAULT))
+            }
+
+            async fn set_global_thresholds(&self, t: ThresholdPair, now: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO global_thresholds (id, cpu, memory, updated_at) VALUES (1, $1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET cpu = excluded.cpu, memory = excluded.memory, updated_at = excluded.updated_at",
+                )
+                .bind(t.cpu)
+                .bind(t.memory)
+                .bind(now)
+                .execute(self.w())
+                .await?;
+                Ok(())
+            }
+
+            async fn user_thresholds(&self, user_id: i64) -> StoreResult<Option<ThresholdPair>> {
+                let row: Option<(f64, f64)> = sqlx::query_as("SELECT cpu, memory FROM user_thresholds WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(self.r())
+                    .await?;
+                Ok(row.map(|(cpu, memory)| ThresholdPair { cpu, memory }))
+            }
+
+            async fn set_user_thresholds(&self, user_id: i64, t: ThresholdPair, now: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO user_thresholds (user_id, cpu, memory, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id) DO UPDATE SET cpu = excluded.cpu, memory = excluded.memory, updated_at = excluded.updated_at",
+                )
+                .bind(user_id)
+                .bind(t.cpu)
+                .bind(t.memory)
+                .bind(now)
+                .execute(self.w())
+                .await?;
+                Ok(())
+            }
+
+            async fn all_user_thresholds(&self) -> StoreResult<Vec<(i64, ThresholdPair)>> {
+                let rows: Vec<(i64, f64, f64)> = sqlx::query_as(
+                    "SELECT t.user_id, t.cpu, t.memory FROM user_thresholds t JOIN users u ON u.id = t.user_id \
+                     WHERE u.disabled = FALSE ORDER BY t.user_id",
+                )
+                .fetch_all(self.r())
+                .await?;
+                Ok(rows.into_iter().map(|(id, cpu, memory)| (id, ThresholdPair { cpu, memory })).collect())
+            }
+
+            async fn apply_alert_changes(&self, open: &[NewAlert], resolve: &[AlertResolution]) -> StoreResult<Vec<i64>> {
+                if open.is_empty() && resolve.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.w().begin().await?;
+                let mut ids = Vec::with_capacity(open.len());
+                for a in open {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO alerts (host_id, owner_id, metric, value, threshold, peak, ts) \
+                         VALUES ($1, $2, $3, $4, $5, $4, $6) RETURNING id",
+                    )
+                    .bind(a.host_id)
+                    .bind(a.owner_id)
+                    .bind(&a.metric)
+                    .bind(a.value)
+                    .bind(a.threshold)
+                    .bind(a.ts)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    ids.push(id);
+                }
+                for r in resolve {
+                    sqlx::query("UPDATE alerts SET resolved_at = $1, peak = CASE WHEN peak < $2 THEN $2 ELSE peak END WHERE id = $3 AND resolved_at IS NULL")
+                        .bind(r.resolved_at)
+                        .bind(r.peak)
+                        .bind(r.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(ids)
+            }
+
+            async fn open_alerts(&self) -> StoreResult<Vec<Alert>> {
+                let sql = format!("{} WHERE a.resolved_at IS NULL ORDER BY a.id", $crate::store::shared::ALERT_SELECT);
+                Ok(sqlx::query_as::<_, Alert>(&sql).fetch_all(self.r()).await?)
+            }
+
+            async fn list_alerts(&self, viewer: i64, limit: i64) -> StoreResult<Vec<Alert>> {
+                let sql = format!(
+                    "{} WHERE a.owner_id IS NULL OR a.owner_id = $1 ORDER BY a.ts DESC, a.id DESC LIMIT $2",
+                    $crate::store::shared::ALERT_SELECT
+                );
+                Ok(sqlx::query_as::<_, Alert>(&sql).bind(viewer).bind(limit).fetch_all(self.r()).await?)
+            }
+
+            async fn alert_stats(&self, viewer: i64, last_n: i64) -> StoreResult<AlertStats> {
+                let (total, open): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), COUNT(*) - COUNT(resolved_at) FROM alerts WHERE owner_id IS NULL OR owner_id = $1",
+                )
+                .bind(viewer)
+                .fetch_one(self.r())
+                .await?;
+                let breakdown: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT metric, COUNT(*) FROM alerts WHERE owner_id IS NULL OR owner_id = $1 GROUP BY metric ORDER BY metric",
+                )
+                .bind(viewer)
+                .fetch_all(self.r())
+                .await?;
+                let last_timestamps: Vec<i64> = sqlx::query_scalar(
+                    "SELECT ts FROM alerts WHERE owner_id IS NULL OR owner_id = $1 ORDER BY ts DESC, id DESC LIMIT $2",
+                )
+                .bind(viewer)
+                .bind(last_n)
+                .fetch_all(self.r())
+                .await?;
+                Ok(AlertStats { total, open, breakdown, last_timestamps })
+            }
+        }
+    };
+}
+
+pub(super) use impl_store;

@@ -1,0 +1,23 @@
+//! Periodic clean-up: expired tokens and stale login-failure counters.
+
+use super::Stop;
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn step(store: &dyn Store, now: i64, window_ms: i64) -> anyhow::Result<()> {
+    let tokens = store.purge_expired_tokens(now).await?;
+    let counters = store.purge_login_failures(now - window_ms).await?;
+    if tokens + counters > 0 {
+        tracing::debug!(tokens, counters, "janitor purged");
+    }
+    Ok(())
+}
+
+pub async fn run(store: Arc<dyn Store>, window_ms: i64, mut stop: Stop) {
+    while stop.sleep(Duration::from_secs(300)).await {
+        if let Err(e) = step(store.as_ref(), crate::domain::now_ms(), window_ms).await {
+            tracing::warn!(error = %e, "janitor step failed");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Background work. Each task is a loop around a public `step()` that tests call directly.
+
+pub mod alerting;
+pub mod collector;
+pub mod janitor;
+
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A cloneable "stop now" signal for background loops.
+#[derive(Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    pub fn new() -> (watch::Sender<bool>, Stop) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Stop(rx))
+    }
+
+    /// Sleeps for `d`; returns false if the stop signal came first.
+    pub async fn sleep(&mut self, d: Duration) -> bool {
+        if *self.0.borrow() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => true,
+            _ = self.0.changed() => false,
+        }
+    }
+}
