@@ -74,4 +74,54 @@ pub struct Overrides {
     /// API token lifetime in minutes.
     #[arg(long, env = "WATCHPOST_TOKEN_TTL_MINUTES", global = true)]
     pub token_ttl_minutes: Option<u64>,
+    /// Failed logins per account within the window before back-off starts.
+    #[arg(long, env = "WATCHPOST_LOGIN_MAX_FAILURES_ACCOUNT", global = true)]
+    pub login_max_failures_account: Option<u32>,
+    /// Failed logins per client IP within the window before back-off starts.
+    #[arg(long, env = "WATCHPOST_LOGIN_MAX_FAILURES_IP", global = true)]
+    pub login_max_failures_ip: Option<u32>,
+    /// Window in seconds over which login failures are counted.
+    #[arg(long, env = "WATCHPOST_LOGIN_WINDOW_SECS", global = true)]
+    pub login_window_secs: Option<u64>,
+    /// First lockout in seconds (doubles per further failure).
+    #[arg(long, env = "WATCHPOST_LOGIN_LOCKOUT_SECS", global = true)]
+    pub login_lockout_secs: Option<u64>,
+    /// Longest lockout in seconds.
+    #[arg(long, env = "WATCHPOST_LOGIN_LOCKOUT_MAX_SECS", global = true)]
+    pub login_lockout_max_secs: Option<u64>,
+    /// Comma-separated proxy IPs whose X-Forwarded-For is trusted.
+    #[arg(
+        long,
+        env = "WATCHPOST_TRUSTED_PROXIES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    /// Largest accepted JSON body in bytes.
+    #[arg(long, env = "WATCHPOST_MAX_BODY_BYTES", global = true)]
+    pub max_body_bytes: Option<usize>,
+    /// Handler time limit in seconds (503 after).
+    #[arg(long, env = "WATCHPOST_REQUEST_TIMEOUT_SECS", global = true)]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds a client gets to send its first byte and then its request headers.
+    #[arg(long, env = "WATCHPOST_HEADER_READ_TIMEOUT_SECS", global = true)]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Cap on open connections.
+    #[arg(long, env = "WATCHPOST_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Concurrent argon2 computations (19 MiB each).
+    #[arg(long, env = "WATCHPOST_HASH_CONCURRENCY", global = true)]
+    pub hash_concurrency: Option<usize>,
+    /// /metrics/history downsamples ranges with more samples than this.
+    #[arg(long, env = "WATCHPOST_HISTORY_MAX_POINTS", global = true)]
+    pub history_max_points: Option<u32>,
+    /// Database pool size.
+    #[arg(long, env = "WATCHPOST_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
+    /// Seconds to wait for a database connection before answering 503.
+    #[arg(long, env = "WATCHPOST_DB_ACQUIRE_TIMEOUT_SECS", global = true)]
+    pub db_acquire_timeout_secs: Option<u64>,
+    /// Seconds to drain connections at shutdown.
+    #[arg(long, env = "WATCHPOST_SHUTDOWN_GRACE_SECS", global = true)]
+    pub shutdown_grace_secs: Option<u64>,
 }

@@ -134,18 +134,9 @@ impl Settings {
     }
 
     fn apply(&mut self, o: &Overrides) -> anyhow::Result<()> {
-        if let Some(v) = &o.bind {
-            self.bind = v.clone();
-        }
-        if let Some(v) = &o.database_url {
-            self.database_url = v.clone();
-        }
         if let Some(v) = &o.interval {
             self.interval_ms =
                 u64::try_from(parse_duration(v)?.as_millis()).context("interval too large")?;
-        }
-        if let Some(v) = o.collector {
-            self.collector = v;
         }
         if let Some(v) = &o.log_format {
             self.log_format = match v.as_str() {
@@ -154,9 +145,6 @@ impl Settings {
                 other => bail!("unknown log format {other:?} (expected json or pretty)"),
             };
         }
-        if let Some(v) = &o.log {
-            self.log = v.clone();
-        }
         if let Some(v) = &o.admin_token {
             self.admin_token = if v.is_empty() {
                 None
@@ -164,9 +152,36 @@ impl Settings {
                 Some(Secret::new(v.clone()))
             };
         }
-        if let Some(v) = o.token_ttl_minutes {
-            self.token_ttl_minutes = v;
+        // Plain values: given means replaced.
+        macro_rules! take {
+            ($($field:ident),* $(,)?) => {
+                $(if let Some(v) = &o.$field {
+                    self.$field = v.clone();
+                })*
+            };
         }
+        take!(
+            bind,
+            database_url,
+            collector,
+            log,
+            token_ttl_minutes,
+            login_max_failures_account,
+            login_max_failures_ip,
+            login_window_secs,
+            login_lockout_secs,
+            login_lockout_max_secs,
+            trusted_proxies,
+            max_body_bytes,
+            request_timeout_secs,
+            header_read_timeout_secs,
+            max_connections,
+            hash_concurrency,
+            history_max_points,
+            db_max_connections,
+            db_acquire_timeout_secs,
+            shutdown_grace_secs,
+        );
         Ok(())
     }
 
@@ -186,6 +201,9 @@ impl Settings {
         }
         if self.hash_concurrency == 0 || self.max_connections == 0 || self.db_max_connections == 0 {
             bail!("hash_concurrency, max_connections and db_max_connections must be at least 1");
+        }
+        if self.header_read_timeout_secs == 0 || self.request_timeout_secs == 0 {
+            bail!("header_read_timeout_secs and request_timeout_secs must be at least 1");
         }
         if self.history_max_points < 10 {
             bail!("history_max_points must be at least 10");

@@ -174,3 +174,20 @@ mod tests {
         assert!(!format!("{p:?}").contains("hunter2"));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn accepted_passwords_respect_bounds(s in "\\PC{0,40}") {
+            if let Ok(p) = Password::parse_new(&s) {
+                prop_assert!(p.expose().chars().count() >= MIN_CHARS);
+                prop_assert!(p.expose().len() <= MAX_BYTES);
+                prop_assert_eq!(p.expose(), s.as_str());
+            }
+        }
+    }
+}

@@ -54,3 +54,19 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_accepts_only_the_alphabet(s in "\\PC{0,80}") {
+            if let Ok(u) = Username::parse(&s) {
+                prop_assert!(u.as_str().len() >= 3 && u.as_str().len() <= 64);
+                prop_assert!(u.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)));
+            }
+        }
+    }
+}

@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        // Inside the header layers, so a panic's 500 carries the security headers too.
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        }))
         .layer(middleware::from_fn(normalize_errors))
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
@@ -70,9 +74,6 @@ pub fn router(state: AppState) -> Router {
             "same-origin",
         ))
         .layer(security_header(header::CACHE_CONTROL, "no-store"))
-        .layer(CatchPanicLayer::custom(|_| {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-        }))
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
