@@ -47,6 +47,10 @@ impl CollectorTask {
 
     pub async fn run(mut self, interval: Duration, mut stop: Stop) {
         let mut failures = 0u32;
+        // CPU usage is a difference between two readings: wait one period for the first.
+        if !stop.sleep(interval).await {
+            return;
+        }
         loop {
             let started = tokio::time::Instant::now();
             match self.step().await {
