@@ -241,7 +241,7 @@ pub fn parse_duration(raw: &str) -> anyhow::Result<Duration> {
         "h" => n * 3600.0,
         _ => bail!("invalid duration unit in {raw:?} (use ms, s, m or h)"),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 * 365.0 {
+    if !(0.0..=86_400.0 * 365.0).contains(&secs) {
         bail!("duration out of range: {raw:?}");
     }
     Ok(Duration::from_secs_f64(secs))

@@ -8,6 +8,10 @@ CREATE TABLE users (
     created_at    INTEGER NOT NULL
 );
 
+-- Usernames are unique regardless of case, so "Admin" cannot impersonate "admin"; the
+-- spelling given at registration is kept for display.
+CREATE UNIQUE INDEX users_username_lower ON users (lower(username));
+
 CREATE TABLE api_tokens (
     token_hash   TEXT    PRIMARY KEY,
     user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,

@@ -77,7 +77,7 @@ impl Collector {
             .refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
         self.system
             .refresh_memory_specifics(MemoryRefreshKind::everything());
-        if self.ticks % RELIST_EVERY == 0 {
+        if self.ticks.is_multiple_of(RELIST_EVERY) {
             if let Ok(d) = Disks::new_with_refreshed_list_specifics(Self::disk_kind()) {
                 self.disks = d;
             }

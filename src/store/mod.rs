@@ -115,6 +115,7 @@ pub trait Store: Send + Sync + 'static {
     // Users
     async fn create_user(&self, username: &str, password_hash: &str, now: i64)
         -> StoreResult<User>;
+    /// Case-insensitive: usernames are unique regardless of case.
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> StoreResult<()>;
 

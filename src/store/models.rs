@@ -89,6 +89,9 @@ pub struct NewAlert {
     pub value: f64,
     pub threshold: f64,
     pub ts: i64,
+    pub peak: f64,
+    /// Set when the episode also ended within the same batch of samples.
+    pub resolved_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

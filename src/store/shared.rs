@@ -41,7 +41,7 @@ macro_rules! impl_store {
 
             async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
                 Ok(sqlx::query_as::<_, User>(
-                    "SELECT id, username, password_hash, disabled, created_at FROM users WHERE username = $1",
+                    "SELECT id, username, password_hash, disabled, created_at FROM users WHERE lower(username) = lower($1)",
                 )
                 .bind(username)
                 .fetch_optional(self.r())
@@ -375,15 +375,17 @@ macro_rules! impl_store {
                 let mut ids = Vec::with_capacity(open.len());
                 for a in open {
                     let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO alerts (host_id, owner_id, metric, value, threshold, peak, ts) \
-                         VALUES ($1, $2, $3, $4, $5, $4, $6) RETURNING id",
+                        "INSERT INTO alerts (host_id, owner_id, metric, value, threshold, peak, ts, resolved_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                     )
                     .bind(a.host_id)
                     .bind(a.owner_id)
                     .bind(&a.metric)
                     .bind(a.value)
                     .bind(a.threshold)
+                    .bind(a.peak.max(a.value))
                     .bind(a.ts)
+                    .bind(a.resolved_at)
                     .fetch_one(&mut *tx)
                     .await?;
                     ids.push(id);

@@ -68,6 +68,8 @@ impl AlertEngine {
                         value,
                         threshold,
                         ts,
+                        peak: value,
+                        resolved_at: None,
                     },
                 )),
                 Transition::Resolve {
@@ -82,15 +84,27 @@ impl AlertEngine {
                         peak,
                     });
                 }
-                // Fired and resolved before it was ever stored: nothing to close.
-                Transition::Resolve { alert_id: None, .. } => {}
+                // Fired earlier in this same batch: store it already resolved.
+                Transition::Resolve {
+                    key,
+                    alert_id: None,
+                    ts,
+                    peak,
+                } => {
+                    if let Some((_, a)) = opens.iter_mut().rev().find(|(k, _)| *k == key) {
+                        a.resolved_at = Some(ts);
+                        a.peak = peak;
+                    }
+                }
             }
         }
         let new: Vec<NewAlert> = opens.iter().map(|(_, a)| a.clone()).collect();
         match self.store.apply_alert_changes(&new, &resolves).await {
             Ok(ids) => {
                 for ((key, a), id) in opens.iter().zip(ids) {
-                    self.evaluator.confirm(key, id);
+                    if a.resolved_at.is_none() {
+                        self.evaluator.confirm(key, id);
+                    }
                     let scope = a
                         .owner_id
                         .map_or("global".to_owned(), |u| format!("user {u}"));

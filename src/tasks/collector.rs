@@ -58,7 +58,7 @@ impl CollectorTask {
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     // Log the first failure and then every 60th, not one line per second.
-                    if failures == 1 || failures % 60 == 0 {
+                    if failures == 1 || failures.is_multiple_of(60) {
                         tracing::warn!(error = %e, failures, "collector tick failed");
                     }
                 }

@@ -136,7 +136,7 @@ pub async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let password = Password::parse_login(&body.password)?;
     let now = now_ms();
-    let account_key = format!("user:{}", body.username.to_lowercase());
+    let account_key = format!("user:{}", body.username.to_ascii_lowercase());
     let ip_key = format!("ip:{ip}");
     if let Some(until) = state
         .store

@@ -1,0 +1,10 @@
+mod admin;
+mod alerts;
+mod auth;
+mod binary;
+mod errors;
+mod health;
+mod helpers;
+mod metrics;
+mod server;
+mod thresholds;
