@@ -3,9 +3,19 @@
 //! both implementations; each engine supplies its own pools (`r()` for reads, `w()` for
 //! writes) and anything dialect-specific.
 
-pub(super) const SAMPLE_COLUMNS: &str = "host_id, ts, cpu, memory, memory_used, memory_total, swap, load1, load5, load15, disk, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, processes, uptime";
+// Shared fragments are macros so every statement is one `&'static str` built by `concat!`
+// at compile time: no SQL text is ever assembled at run time.
+macro_rules! sample_columns {
+    () => {
+        "host_id, ts, cpu, memory, memory_used, memory_total, swap, load1, load5, load15, disk, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, processes, uptime"
+    };
+}
 
-pub(super) const ALERT_SELECT: &str = "SELECT a.id, a.host_id, h.name AS host, a.owner_id, a.metric, a.value, a.threshold, a.peak, a.ts, a.resolved_at FROM alerts a JOIN hosts h ON h.id = a.host_id";
+macro_rules! alert_select {
+    () => {
+        "SELECT a.id, a.host_id, h.name AS host, a.owner_id, a.metric, a.value, a.threshold, a.peak, a.ts, a.resolved_at FROM alerts a JOIN hosts h ON h.id = a.host_id"
+    };
+}
 
 /// Implements `Store` for an engine type that has `r()`/`w()` pool accessors, `BACKEND`,
 /// and `close_pools()`.
@@ -197,14 +207,14 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let mut tx = self.w().begin().await?;
-                let sql = format!(
-                    "INSERT INTO samples ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-                     ON CONFLICT (host_id, ts) DO NOTHING",
-                    $crate::store::shared::SAMPLE_COLUMNS
+                let sql = concat!(
+                    "INSERT INTO samples (", $crate::store::shared::sample_columns!(), ") ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
+                    "ON CONFLICT (host_id, ts) DO NOTHING"
                 );
                 let mut last_seen: std::collections::BTreeMap<i64, i64> = Default::default();
                 for s in samples {
-                    sqlx::query(&sql)
+                    sqlx::query(sql)
                         .bind(s.host_id)
                         .bind(s.ts)
                         .bind(s.cpu)
@@ -239,11 +249,11 @@ macro_rules! impl_store {
             }
 
             async fn recent_samples(&self, host_id: i64, limit: i64) -> StoreResult<Vec<Sample>> {
-                let sql = format!(
-                    "SELECT {} FROM samples WHERE host_id = $1 ORDER BY ts DESC LIMIT $2",
-                    $crate::store::shared::SAMPLE_COLUMNS
+                let sql = concat!(
+                    "SELECT ", $crate::store::shared::sample_columns!(),
+                    " FROM samples WHERE host_id = $1 ORDER BY ts DESC LIMIT $2"
                 );
-                Ok(sqlx::query_as::<_, Sample>(&sql).bind(host_id).bind(limit).fetch_all(self.r()).await?)
+                Ok(sqlx::query_as::<_, Sample>(sql).bind(host_id).bind(limit).fetch_all(self.r()).await?)
             }
 
             async fn count_samples_between(&self, host_id: i64, start: i64, end: i64) -> StoreResult<i64> {
@@ -256,11 +266,11 @@ macro_rules! impl_store {
             }
 
             async fn samples_between(&self, host_id: i64, start: i64, end: i64) -> StoreResult<Vec<Sample>> {
-                let sql = format!(
-                    "SELECT {} FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts ASC",
-                    $crate::store::shared::SAMPLE_COLUMNS
+                let sql = concat!(
+                    "SELECT ", $crate::store::shared::sample_columns!(),
+                    " FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts ASC"
                 );
-                Ok(sqlx::query_as::<_, Sample>(&sql)
+                Ok(sqlx::query_as::<_, Sample>(sql)
                     .bind(host_id)
                     .bind(start)
                     .bind(end)
@@ -403,16 +413,16 @@ macro_rules! impl_store {
             }
 
             async fn open_alerts(&self) -> StoreResult<Vec<Alert>> {
-                let sql = format!("{} WHERE a.resolved_at IS NULL ORDER BY a.id", $crate::store::shared::ALERT_SELECT);
-                Ok(sqlx::query_as::<_, Alert>(&sql).fetch_all(self.r()).await?)
+                let sql = concat!($crate::store::shared::alert_select!(), " WHERE a.resolved_at IS NULL ORDER BY a.id");
+                Ok(sqlx::query_as::<_, Alert>(sql).fetch_all(self.r()).await?)
             }
 
             async fn list_alerts(&self, viewer: i64, limit: i64) -> StoreResult<Vec<Alert>> {
-                let sql = format!(
-                    "{} WHERE a.owner_id IS NULL OR a.owner_id = $1 ORDER BY a.ts DESC, a.id DESC LIMIT $2",
-                    $crate::store::shared::ALERT_SELECT
+                let sql = concat!(
+                    $crate::store::shared::alert_select!(),
+                    " WHERE a.owner_id IS NULL OR a.owner_id = $1 ORDER BY a.ts DESC, a.id DESC LIMIT $2"
                 );
-                Ok(sqlx::query_as::<_, Alert>(&sql).bind(viewer).bind(limit).fetch_all(self.r()).await?)
+                Ok(sqlx::query_as::<_, Alert>(sql).bind(viewer).bind(limit).fetch_all(self.r()).await?)
             }
 
             async fn alert_stats(&self, viewer: i64, last_n: i64) -> StoreResult<AlertStats> {
@@ -442,3 +452,4 @@ macro_rules! impl_store {
 }
 
 pub(super) use impl_store;
+pub(crate) use {alert_select, sample_columns};
