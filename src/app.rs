@@ -107,7 +107,8 @@ impl App {
             shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
         };
         let store = state.store.clone();
-        serve(listener, crate::http::router(state), limits, shutdown).await;
+        let router = crate::http::router(state).await?;
+        serve(listener, router, limits, shutdown).await;
 
         let _ = stop_tx.send(true);
         for h in handles {

@@ -124,4 +124,13 @@ pub struct Overrides {
     /// Seconds to drain connections at shutdown.
     #[arg(long, env = "WATCHPOST_SHUTDOWN_GRACE_SECS", global = true)]
     pub shutdown_grace_secs: Option<u64>,
+    /// Mark the session cookie Secure (set false for plain-HTTP LAN use).
+    #[arg(long, env = "WATCHPOST_COOKIE_SECURE", global = true)]
+    pub cookie_secure: Option<bool>,
+    /// Dashboard session idle timeout in seconds.
+    #[arg(long, env = "WATCHPOST_SESSION_IDLE_SECS", global = true)]
+    pub session_idle_secs: Option<u64>,
+    /// Dashboard session absolute lifetime in seconds.
+    #[arg(long, env = "WATCHPOST_SESSION_ABSOLUTE_SECS", global = true)]
+    pub session_absolute_secs: Option<u64>,
 }

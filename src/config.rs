@@ -78,6 +78,13 @@ pub struct Settings {
     /// Seconds to wait for a pooled connection before answering 503.
     pub db_acquire_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// Mark the session cookie `Secure` (HTTPS only). Set false for plain-HTTP LAN use;
+    /// browsers accept Secure cookies from http://localhost either way.
+    pub cookie_secure: bool,
+    /// Dashboard sessions end after this long without a request.
+    pub session_idle_secs: u64,
+    /// Dashboard sessions end this long after login, active or not.
+    pub session_absolute_secs: u64,
 }
 
 impl Default for Settings {
@@ -108,6 +115,9 @@ impl Default for Settings {
             db_max_connections: 8,
             db_acquire_timeout_secs: 5,
             shutdown_grace_secs: 10,
+            cookie_secure: true,
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
         }
     }
 }
@@ -181,6 +191,9 @@ impl Settings {
             db_max_connections,
             db_acquire_timeout_secs,
             shutdown_grace_secs,
+            cookie_secure,
+            session_idle_secs,
+            session_absolute_secs,
         );
         Ok(())
     }
@@ -204,6 +217,9 @@ impl Settings {
         }
         if self.header_read_timeout_secs == 0 || self.request_timeout_secs == 0 {
             bail!("header_read_timeout_secs and request_timeout_secs must be at least 1");
+        }
+        if self.session_idle_secs == 0 || self.session_absolute_secs < self.session_idle_secs {
+            bail!("session_idle_secs must be at least 1 and session_absolute_secs at least session_idle_secs");
         }
         if self.history_max_points < 10 {
             bail!("history_max_points must be at least 10");

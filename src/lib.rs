@@ -6,6 +6,8 @@ pub mod alerts;
 pub mod app;
 /// Password hashing and API tokens.
 pub mod auth;
+/// Server-rendered SVG charts.
+pub mod charts;
 /// Command-line interface.
 pub mod cli;
 /// Host metrics sampling.

@@ -156,32 +156,44 @@ impl FromRequestParts<AppState> for AdminGuard {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(expected) = state.settings.admin_token.as_ref() else {
-            return Err(ApiError::Forbidden("admin disabled"));
-        };
         let ip = client_ip(parts, state);
-        let key = format!("admin-ip:{ip}");
-        let now = crate::domain::now_ms();
-        if let Some(until) = state
-            .store
-            .login_locked_until(std::slice::from_ref(&key), now)
-            .await?
-        {
-            return Err(too_many(until, now));
-        }
         let presented = parts
             .headers
             .get("x-admin-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if tokens::secrets_equal(presented, expected.expose()) {
-            return Ok(AdminGuard);
-        }
-        tracing::warn!(%ip, "admin token rejected");
-        super::api::auth::count_failure(state, &key, now, state.settings.login_max_failures_ip)
-            .await?;
-        Err(ApiError::Forbidden("invalid admin token"))
+        check_admin_token(state, ip, presented)
+            .await
+            .map(|()| AdminGuard)
     }
+}
+
+/// Checks a presented `ADMIN_TOKEN` in constant time (the API header and the dashboard's
+/// elevation form); wrong tokens count as failures per client IP and lock it out like
+/// failed logins.
+pub async fn check_admin_token(
+    state: &AppState,
+    ip: IpAddr,
+    presented: &str,
+) -> Result<(), ApiError> {
+    let Some(expected) = state.settings.admin_token.as_ref() else {
+        return Err(ApiError::Forbidden("admin disabled"));
+    };
+    let key = format!("admin-ip:{ip}");
+    let now = crate::domain::now_ms();
+    if let Some(until) = state
+        .store
+        .login_locked_until(std::slice::from_ref(&key), now)
+        .await?
+    {
+        return Err(too_many(until, now));
+    }
+    if tokens::secrets_equal(presented, expected.expose()) {
+        return Ok(());
+    }
+    tracing::warn!(%ip, "admin token rejected");
+    super::api::auth::count_failure(state, &key, now, state.settings.login_max_failures_ip).await?;
+    Err(ApiError::Forbidden("invalid admin token"))
 }
 
 pub fn too_many(until: i64, now: i64) -> ApiError {

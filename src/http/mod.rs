@@ -3,6 +3,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod pages;
 pub mod server;
 pub mod state;
 
@@ -24,11 +25,12 @@ use tower_http::trace::TraceLayer;
 const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// Builds the router with every route and the middleware stack.
-pub fn router(state: AppState) -> Router {
+pub async fn router(state: AppState) -> anyhow::Result<Router> {
+    let pages = pages::router(&state).await?;
     use api::*;
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
     let body_limit = state.settings.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/register", post(auth::register))
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
@@ -47,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))
+        .merge(pages)
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -73,7 +76,8 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ))
-        .layer(security_header(header::CACHE_CONTROL, "no-store"))
+        .layer(security_header(header::CACHE_CONTROL, "no-store"));
+    Ok(router)
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
@@ -92,12 +96,13 @@ async fn normalize_errors(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_json = resp
+    // JSON errors are already ours; HTML errors are the dashboard's own pages.
+    let keep = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    if keep {
         return resp;
     }
     let detail = match status {

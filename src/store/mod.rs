@@ -118,6 +118,29 @@ pub trait Store: Send + Sync + 'static {
     /// Case-insensitive: usernames are unique regardless of case.
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> StoreResult<()>;
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Disables or enables an account and ends its dashboard sessions.
+    async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<bool>;
+    /// Ends every dashboard session of the user (bumps the session epoch).
+    async fn end_user_sessions(&self, id: i64) -> StoreResult<bool>;
+    /// The user's unexpired tokens, newest first.
+    async fn list_tokens(&self, user_id: i64, now: i64) -> StoreResult<Vec<TokenInfo>>;
+    /// Deletes a token only if it belongs to `user_id`.
+    async fn delete_user_token(&self, user_id: i64, token_hash: &str) -> StoreResult<bool>;
+    async fn list_hosts(&self) -> StoreResult<Vec<Host>>;
+    /// Per-bucket minima and maxima of the charted metrics, ascending.
+    async fn chart_buckets(&self, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<ChartBucket>>;
+    /// A page of the alerts `viewer` may see, newest first, and the total matching.
+    async fn list_alerts_filtered(
+        &self,
+        viewer: i64,
+        filter: &AlertFilter,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<Alert>, i64)>;
+    /// The pool the dashboard's session store uses.
+    fn session_pool(&self) -> SessionPool;
 
     // API tokens (stored as SHA-256 hex digests)
     async fn insert_token(&self, token: &NewToken) -> StoreResult<()>;

@@ -9,6 +9,8 @@ pub struct User {
     pub password_hash: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Bumped to end every dashboard session of the user.
+    pub session_epoch: i64,
 }
 
 /// A user found through an API token, with what the token row says about itself.
@@ -119,4 +121,57 @@ pub struct SampleStats {
     pub peak_cpu_24h: Option<f64>,
     pub peak_memory_24h: Option<f64>,
     pub latest_ts: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Host {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+}
+
+/// An API token as its owner sees it (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TokenInfo {
+    pub token_hash: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Which alerts a list shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertFilter {
+    pub metric: Option<String>,
+    /// `Some(true)`: firing only; `Some(false)`: resolved only.
+    pub firing: Option<bool>,
+}
+
+/// Minimum and maximum of the charted metrics over one time bucket.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+pub struct ChartBucket {
+    pub ts: i64,
+    pub cpu_min: f64,
+    pub cpu_max: f64,
+    pub memory_min: f64,
+    pub memory_max: f64,
+    pub swap_min: f64,
+    pub swap_max: f64,
+    pub disk_min: f64,
+    pub disk_max: f64,
+    pub load1_min: f64,
+    pub load1_max: f64,
+    pub net_rx_min: f64,
+    pub net_rx_max: f64,
+    pub net_tx_min: f64,
+    pub net_tx_max: f64,
+}
+
+/// The pool a session store needs; the engine decides which store type that is.
+#[derive(Clone)]
+pub enum SessionPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }

@@ -46,6 +46,10 @@ impl PgStore {
         &self.pool
     }
 
+    fn session_pool_impl(&self) -> SessionPool {
+        SessionPool::Postgres(self.pool.clone())
+    }
+
     async fn close_pools(&self) {
         self.pool.close().await;
     }

@@ -39,7 +39,7 @@ macro_rules! impl_store {
             async fn create_user(&self, username: &str, password_hash: &str, now: i64) -> StoreResult<User> {
                 let user = sqlx::query_as::<_, User>(
                     "INSERT INTO users (username, password_hash, disabled, created_at) VALUES ($1, $2, FALSE, $3) \
-                     RETURNING id, username, password_hash, disabled, created_at",
+                     RETURNING id, username, password_hash, disabled, created_at, session_epoch",
                 )
                 .bind(username)
                 .bind(password_hash)
@@ -51,11 +51,127 @@ macro_rules! impl_store {
 
             async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
                 Ok(sqlx::query_as::<_, User>(
-                    "SELECT id, username, password_hash, disabled, created_at FROM users WHERE lower(username) = lower($1)",
+                    "SELECT id, username, password_hash, disabled, created_at, session_epoch FROM users WHERE lower(username) = lower($1)",
                 )
                 .bind(username)
                 .fetch_optional(self.r())
                 .await?)
+            }
+
+            async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+                Ok(sqlx::query_as::<_, User>(
+                    "SELECT id, username, password_hash, disabled, created_at, session_epoch FROM users WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(self.r())
+                .await?)
+            }
+
+            async fn list_users(&self) -> StoreResult<Vec<User>> {
+                Ok(sqlx::query_as::<_, User>(
+                    "SELECT id, username, password_hash, disabled, created_at, session_epoch FROM users ORDER BY id",
+                )
+                .fetch_all(self.r())
+                .await?)
+            }
+
+            async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE users SET disabled = $1, session_epoch = session_epoch + 1 WHERE id = $2")
+                    .bind(disabled)
+                    .bind(id)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn end_user_sessions(&self, id: i64) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_tokens(&self, user_id: i64, now: i64) -> StoreResult<Vec<TokenInfo>> {
+                Ok(sqlx::query_as::<_, TokenInfo>(
+                    "SELECT token_hash, name, created_at, expires_at, last_used_at FROM api_tokens \
+                     WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
+                )
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(self.r())
+                .await?)
+            }
+
+            async fn delete_user_token(&self, user_id: i64, token_hash: &str) -> StoreResult<bool> {
+                let r = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND token_hash = $2")
+                    .bind(user_id)
+                    .bind(token_hash)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn list_hosts(&self) -> StoreResult<Vec<Host>> {
+                Ok(sqlx::query_as::<_, Host>("SELECT id, name, created_at, last_seen_at FROM hosts ORDER BY name")
+                    .fetch_all(self.r())
+                    .await?)
+            }
+
+            async fn chart_buckets(&self, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<ChartBucket>> {
+                // One pass over the range for every charted metric.
+                Ok(sqlx::query_as::<_, ChartBucket>(
+                    "SELECT MIN(ts) AS ts, MIN(cpu) AS cpu_min, MAX(cpu) AS cpu_max, \
+                       MIN(memory) AS memory_min, MAX(memory) AS memory_max, MIN(swap) AS swap_min, MAX(swap) AS swap_max, \
+                       MIN(disk) AS disk_min, MAX(disk) AS disk_max, MIN(load1) AS load1_min, MAX(load1) AS load1_max, \
+                       MIN(net_rx_bps) AS net_rx_min, MAX(net_rx_bps) AS net_rx_max, \
+                       MIN(net_tx_bps) AS net_tx_min, MAX(net_tx_bps) AS net_tx_max \
+                     FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3 \
+                     GROUP BY (ts - $2) / $4 ORDER BY MIN(ts) ASC",
+                )
+                .bind(host_id)
+                .bind(start)
+                .bind(end)
+                .bind(bucket_ms.max(1))
+                .fetch_all(self.r())
+                .await?)
+            }
+
+            async fn list_alerts_filtered(
+                &self,
+                viewer: i64,
+                filter: &AlertFilter,
+                limit: i64,
+                offset: i64,
+            ) -> StoreResult<(Vec<Alert>, i64)> {
+                // NULL parameters switch a condition off, so the statement stays static.
+                let rows = sqlx::query_as::<_, Alert>(concat!(
+                    $crate::store::shared::alert_select!(),
+                    " WHERE (a.owner_id IS NULL OR a.owner_id = $1) AND ($2 IS NULL OR a.metric = $2) \
+                      AND ($3 IS NULL OR ($3 = TRUE AND a.resolved_at IS NULL) OR ($3 = FALSE AND a.resolved_at IS NOT NULL)) \
+                      ORDER BY a.ts DESC, a.id DESC LIMIT $4 OFFSET $5"
+                ))
+                .bind(viewer)
+                .bind(filter.metric.as_deref())
+                .bind(filter.firing)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.r())
+                .await?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM alerts a WHERE (a.owner_id IS NULL OR a.owner_id = $1) AND ($2 IS NULL OR a.metric = $2) \
+                     AND ($3 IS NULL OR ($3 = TRUE AND a.resolved_at IS NULL) OR ($3 = FALSE AND a.resolved_at IS NOT NULL))",
+                )
+                .bind(viewer)
+                .bind(filter.metric.as_deref())
+                .bind(filter.firing)
+                .fetch_one(self.r())
+                .await?;
+                Ok((rows, total))
+            }
+
+            fn session_pool(&self) -> SessionPool {
+                self.session_pool_impl()
             }
 
             async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
@@ -82,15 +198,15 @@ macro_rules! impl_store {
             }
 
             async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
-                let row: Option<(i64, String, String, bool, i64, i64, Option<i64>)> = sqlx::query_as(
-                    "SELECT u.id, u.username, u.password_hash, u.disabled, u.created_at, t.expires_at, t.last_used_at \
+                let row: Option<(i64, String, String, bool, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT u.id, u.username, u.password_hash, u.disabled, u.created_at, u.session_epoch, t.expires_at, t.last_used_at \
                      FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
                 )
                 .bind(token_hash)
                 .fetch_optional(self.r())
                 .await?;
-                Ok(row.map(|(id, username, password_hash, disabled, created_at, expires_at, last_used_at)| TokenOwner {
-                    user: User { id, username, password_hash, disabled, created_at },
+                Ok(row.map(|(id, username, password_hash, disabled, created_at, session_epoch, expires_at, last_used_at)| TokenOwner {
+                    user: User { id, username, password_hash, disabled, created_at, session_epoch },
                     expires_at,
                     last_used_at,
                 }))

@@ -58,6 +58,11 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// Sessions are written on most dashboard requests: they go through the writer.
+    fn session_pool_impl(&self) -> SessionPool {
+        SessionPool::Sqlite(self.writer.clone())
+    }
+
     async fn close_pools(&self) {
         self.reader.close().await;
         self.writer.close().await;

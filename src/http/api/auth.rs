@@ -6,7 +6,7 @@ use crate::domain::{format_rfc3339, now_ms, Password, Username};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{too_many, ApiJson, ApiUser, ClientIp};
 use crate::http::state::AppState;
-use crate::store::{NewToken, StoreError};
+use crate::store::{NewToken, StoreError, User};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -62,8 +62,24 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<RegisteredUser>), ApiError> {
-    let username = Username::parse(&body.username)?;
-    let password = Password::parse_new(&body.password)?;
+    let user = create_account(&state, &body.username, &body.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredUser {
+            id: user.id,
+            username: user.username,
+        }),
+    ))
+}
+
+/// Creates an account (API and dashboard registration).
+pub(crate) async fn create_account(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<User, ApiError> {
+    let username = Username::parse(username)?;
+    let password = Password::parse_new(password)?;
     let hash = state.hasher.hash(password.expose()).await?;
     let user = match state
         .store
@@ -75,14 +91,9 @@ pub async fn register(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = user.id, username = ?user.username, "user registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(RegisteredUser {
-            id: user.id,
-            username: user.username,
-        }),
-    ))
+    Ok(user)
 }
+
 
 const LOGIN_FAILED: &str = "invalid username or password";
 
@@ -134,55 +145,8 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let password = Password::parse_login(&body.password)?;
+    let user = authenticate(&state, ip, &body.username, &body.password).await?;
     let now = now_ms();
-    let account_key = format!("user:{}", body.username.to_ascii_lowercase());
-    let ip_key = format!("ip:{ip}");
-    if let Some(until) = state
-        .store
-        .login_locked_until(&[account_key.clone(), ip_key.clone()], now)
-        .await?
-    {
-        tracing::warn!(username = ?body.username, %ip, "login refused: locked out");
-        return Err(too_many(until, now));
-    }
-    // Only well-formed names can exist; others still pay for a (dummy) verification.
-    let user = match Username::parse(&body.username) {
-        Ok(name) => state.store.user_by_name(name.as_str()).await?,
-        Err(_) => None,
-    };
-    let verified = state
-        .hasher
-        .verify(
-            password.expose(),
-            user.as_ref().map(|u| u.password_hash.as_str()),
-        )
-        .await?;
-    let user = match (user, verified) {
-        (Some(u), Verified::Yes | Verified::YesNeedsRehash) if !u.disabled => u,
-        _ => {
-            tracing::warn!(username = ?body.username, %ip, "login failed");
-            count_failure(
-                &state,
-                &account_key,
-                now,
-                state.settings.login_max_failures_account,
-            )
-            .await?;
-            count_failure(&state, &ip_key, now, state.settings.login_max_failures_ip).await?;
-            return Err(ApiError::Unauthorized(LOGIN_FAILED));
-        }
-    };
-    if verified == Verified::YesNeedsRehash {
-        let fresh = state.hasher.hash(password.expose()).await?;
-        state.store.set_password_hash(user.id, &fresh).await?;
-        tracing::info!(
-            user_id = user.id,
-            "password re-hashed with current parameters"
-        );
-    }
-    state.store.clear_login_failures(&account_key).await?;
-
     let (token, token_hash) = tokens::generate();
     let ttl_ms =
         i64::try_from(state.settings.token_ttl_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
@@ -197,12 +161,71 @@ pub async fn login(
             expires_at,
         })
         .await?;
-    tracing::info!(user_id = user.id, username = ?user.username, %ip, "login succeeded");
     Ok(Json(LoginResponse {
         token,
         expires_at: format_rfc3339(expires_at),
         token_type: "bearer",
     }))
+}
+
+/// Checks a username and password with lockouts, equal-cost failures and re-hashing: the
+/// one place where both the API and the dashboard log people in.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    username: &str,
+    password: &str,
+) -> Result<User, ApiError> {
+    let password = Password::parse_login(password)?;
+    let now = now_ms();
+    let account_key = format!("user:{}", username.to_ascii_lowercase());
+    let ip_key = format!("ip:{ip}");
+    if let Some(until) = state
+        .store
+        .login_locked_until(&[account_key.clone(), ip_key.clone()], now)
+        .await?
+    {
+        tracing::warn!(username = ?username, %ip, "login refused: locked out");
+        return Err(too_many(until, now));
+    }
+    // Only well-formed names can exist; others still pay for a (dummy) verification.
+    let user = match Username::parse(username) {
+        Ok(name) => state.store.user_by_name(name.as_str()).await?,
+        Err(_) => None,
+    };
+    let verified = state
+        .hasher
+        .verify(
+            password.expose(),
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
+        .await?;
+    let user = match (user, verified) {
+        (Some(u), Verified::Yes | Verified::YesNeedsRehash) if !u.disabled => u,
+        _ => {
+            tracing::warn!(username = ?username, %ip, "login failed");
+            count_failure(
+                state,
+                &account_key,
+                now,
+                state.settings.login_max_failures_account,
+            )
+            .await?;
+            count_failure(state, &ip_key, now, state.settings.login_max_failures_ip).await?;
+            return Err(ApiError::Unauthorized(LOGIN_FAILED));
+        }
+    };
+    if verified == Verified::YesNeedsRehash {
+        let fresh = state.hasher.hash(password.expose()).await?;
+        state.store.set_password_hash(user.id, &fresh).await?;
+        tracing::info!(
+            user_id = user.id,
+            "password re-hashed with current parameters"
+        );
+    }
+    state.store.clear_login_failures(&account_key).await?;
+    tracing::info!(user_id = user.id, username = ?user.username, %ip, "login succeeded");
+    Ok(user)
 }
 
 /// Revoke the presented token.

@@ -1,0 +1,110 @@
+//! Login, registration and logout pages.
+
+use super::render::{error_page, render, render_status, Nav, PageError};
+use super::session::{CsrfForm, Ctx};
+use crate::http::api::auth::{authenticate, create_account};
+use crate::http::error::ApiError;
+use crate::http::extract::ClientIp;
+use crate::http::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+pub struct LoginPage {
+    pub nav: Nav,
+    pub username: String,
+    pub error: Option<String>,
+    pub register: bool,
+}
+
+#[derive(Deserialize)]
+pub struct CredentialsForm {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+fn page(ctx: &Ctx, register: bool, username: &str, error: Option<String>) -> LoginPage {
+    LoginPage {
+        nav: Nav::new(ctx, if register { "register" } else { "login" }),
+        username: username.to_owned(),
+        error,
+        register,
+    }
+}
+
+pub async fn login_form(ctx: Ctx) -> Response {
+    if ctx.user.is_some() {
+        return Redirect::to("/dashboard").into_response();
+    }
+    render(&page(&ctx, false, "", None))
+}
+
+pub async fn register_form(ctx: Ctx) -> Response {
+    if ctx.user.is_some() {
+        return Redirect::to("/dashboard").into_response();
+    }
+    render(&page(&ctx, true, "", None))
+}
+
+/// Maps an authentication error to the status and message the form shows.
+fn form_error(e: &ApiError) -> (StatusCode, String) {
+    match e {
+        ApiError::TooManyRequests { retry_after_secs, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed attempts. Try again in {retry_after_secs} s."),
+        ),
+        ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "The service is busy; try again.".into()),
+        ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.".into()),
+        other => (other.status(), other.to_string()),
+    }
+}
+
+pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, f: CsrfForm<CredentialsForm>) -> Response {
+    let CsrfForm { mut ctx, form } = f;
+    match authenticate(&state, ip, &form.username, &form.password).await {
+        Ok(user) => match ctx.establish(Some(&user), false).await {
+            Ok(()) => Redirect::to("/dashboard").into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => {
+            let (status, msg) = form_error(&e);
+            let msg = if status == StatusCode::UNAUTHORIZED { "Invalid username or password.".into() } else { msg };
+            render_status(status, &page(&ctx, false, &form.username, Some(msg)))
+        }
+    }
+}
+
+pub async fn register(State(state): State<AppState>, f: CsrfForm<CredentialsForm>) -> Response {
+    let CsrfForm { mut ctx, form } = f;
+    match create_account(&state, &form.username, &form.password).await {
+        Ok(user) => match ctx.establish(Some(&user), false).await {
+            Ok(()) => Redirect::to("/dashboard").into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => {
+            let (status, msg) = form_error(&e);
+            let msg = if status == StatusCode::CONFLICT { "That username is taken.".into() } else { msg };
+            render_status(status, &page(&ctx, true, &form.username, Some(msg)))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn logout(f: CsrfForm<Empty>) -> Result<Response, PageError> {
+    f.ctx.end().await?;
+    let mut r = Redirect::to("/dashboard/login").into_response();
+    r.headers_mut().insert("clear-site-data", axum::http::HeaderValue::from_static("\"cookies\""));
+    Ok(r)
+}
+
+pub async fn not_found(ctx: Ctx) -> Response {
+    error_page(StatusCode::NOT_FOUND, "There is nothing at this address.", &ctx)
+}

@@ -1,0 +1,119 @@
+//! The dashboard: server-rendered pages under `/dashboard` (Askama + htmx), cookie
+//! sessions in the database, CSRF-protected forms, embedded static assets.
+
+pub mod admin;
+pub mod alerts;
+pub mod auth;
+pub mod overview;
+pub mod render;
+pub mod session;
+pub mod settings;
+
+use crate::http::state::AppState;
+use crate::store::SessionPool;
+use axum::extract::{Path, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+/// Assets compiled into the binary.
+#[derive(rust_embed::Embed)]
+#[folder = "static/"]
+struct Assets;
+
+/// The dashboard routes, with the session layer of the active engine.
+pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
+    let routes = Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/dashboard", get(overview::overview))
+        .route("/dashboard/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/dashboard/login", get(auth::login_form).post(auth::login))
+        .route("/dashboard/register", get(auth::register_form).post(auth::register))
+        .route("/dashboard/logout", post(auth::logout))
+        .route("/dashboard/alerts", get(alerts::alerts))
+        .route("/dashboard/thresholds", get(settings::thresholds).post(settings::save_thresholds))
+        .route("/dashboard/tokens", get(settings::tokens_list).post(settings::create_token))
+        .route("/dashboard/tokens/revoke", post(settings::revoke_token))
+        .route("/dashboard/admin", get(admin::admin).post(admin::elevate))
+        .route("/dashboard/admin.html", get(|| async { Redirect::permanent("/dashboard/admin") }))
+        .route("/dashboard/admin/thresholds", post(admin::save_global))
+        .route("/dashboard/admin/users/{id}/{action}", post(admin::user_action))
+        .route("/dashboard/{*rest}", get(auth::not_found).post(auth::not_found))
+        .layer(axum::middleware::from_fn(same_origin_only));
+
+    let s = &state.settings;
+    let idle = time::Duration::seconds(i64::try_from(s.session_idle_secs).unwrap_or(i64::MAX));
+    // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only and
+    // path=/, so it is only used when the cookie is Secure.
+    let name = if s.cookie_secure { "__Host-watchpost" } else { "watchpost_session" };
+    macro_rules! with_sessions {
+        ($store:expr) => {{
+            let store = $store;
+            store.migrate().await?;
+            let layer = SessionManagerLayer::new(store)
+                .with_name(name)
+                .with_secure(s.cookie_secure)
+                .with_http_only(true)
+                .with_same_site(SameSite::Lax)
+                .with_path("/")
+                .with_expiry(Expiry::OnInactivity(idle));
+            routes.layer(layer)
+        }};
+    }
+    let routes = match state.store.session_pool() {
+        SessionPool::Sqlite(pool) => with_sessions!(SqliteStore::new(pool)),
+        SessionPool::Postgres(pool) => with_sessions!(PostgresStore::new(pool)),
+    };
+    Ok(routes.route("/static/{*path}", get(asset)))
+}
+
+/// Serves an embedded asset. Vendored files carry their version in the name and may be
+/// cached for a year; our own CSS and JS for an hour.
+async fn asset(Path(path): Path<String>) -> Response {
+    let Some(file) = Assets::get(&path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mime = file.metadata.mimetype();
+    let cache = if path.starts_with("vendor/") { "public, max-age=31536000, immutable" } else { "public, max-age=3600" };
+    let mut resp = (StatusCode::OK, file.data.into_owned()).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mime) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}
+
+/// Refuses state-changing requests that a browser marks as coming from another site
+/// (`Sec-Fetch-Site`) or whose `Origin` is not this host. Requests without either header
+/// (non-browser clients) pass; the form's CSRF token still has to match.
+async fn same_origin_only(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let allowed = match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => matches!(site, "same-origin" | "none"),
+        None => match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some(origin) => {
+                let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let authority = origin.split_once("://").map_or("", |(_, a)| a);
+                !host.is_empty() && authority.eq_ignore_ascii_case(host)
+            }
+            None => true,
+        },
+    };
+    if allowed {
+        next.run(req).await
+    } else {
+        tracing::warn!(path = %req.uri().path(), "cross-site dashboard request refused");
+        let mut r = render::plain_error(StatusCode::FORBIDDEN);
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        r
+    }
+}

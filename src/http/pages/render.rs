@@ -1,0 +1,188 @@
+//! Rendering helpers: the navigation every page shows, HTML responses, error pages that
+//! keep the layout, and small inline errors for htmx requests.
+
+use super::session::Ctx;
+use crate::http::error::ApiError;
+use crate::store::StoreError;
+use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+/// What the layout needs on every page.
+pub struct Nav {
+    pub user: Option<String>,
+    pub admin: bool,
+    pub csrf: String,
+    pub active: &'static str,
+}
+
+impl Nav {
+    pub fn new(ctx: &Ctx, active: &'static str) -> Self {
+        Self {
+            user: ctx.user.as_ref().map(|u| u.username.clone()),
+            admin: ctx.admin,
+            csrf: ctx.csrf.clone(),
+            active,
+        }
+    }
+
+    fn anonymous() -> Self {
+        Self { user: None, admin: false, csrf: String::new(), active: "" }
+    }
+}
+
+pub fn render<T: Template>(t: &T) -> Response {
+    render_status(StatusCode::OK, t)
+}
+
+pub fn render_status<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            plain_error(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "errors/error.html")]
+pub struct ErrorPage {
+    pub nav: Nav,
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/inline_error.html")]
+pub struct InlineError {
+    pub message: String,
+}
+
+fn title_for(status: StatusCode) -> String {
+    match status.as_u16() {
+        403 => "Forbidden".into(),
+        404 => "Page not found".into(),
+        429 => "Too many attempts".into(),
+        503 => "Temporarily unavailable".into(),
+        s if s >= 500 => "Something went wrong".into(),
+        _ => status.canonical_reason().unwrap_or("Error").into(),
+    }
+}
+
+/// An error page in the site layout, or a small inline error for htmx requests (which
+/// then swap it in instead of garbage; see static/app.js).
+pub fn error_page(status: StatusCode, message: &str, ctx: &Ctx) -> Response {
+    if ctx.htmx {
+        return render_status(status, &InlineError { message: message.to_owned() });
+    }
+    render_status(
+        status,
+        &ErrorPage { nav: Nav::new(ctx, ""), status: status.as_u16(), title: title_for(status), message: message.to_owned() },
+    )
+}
+
+/// An error page without session context (the session itself failed).
+pub fn plain_error(status: StatusCode) -> Response {
+    let page = ErrorPage {
+        nav: Nav::anonymous(),
+        status: status.as_u16(),
+        title: title_for(status),
+        message: "Please try again in a moment.".into(),
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (status, "error").into_response(),
+    }
+}
+
+/// Failures a page handler can return.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not logged in: to the login page (htmx gets `HX-Redirect`).
+    LoginRequired,
+    NotFound,
+    Unavailable,
+    Internal,
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        match ApiError::from(e) {
+            ApiError::Unavailable => PageError::Unavailable,
+            _ => PageError::Internal,
+        }
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Unavailable => PageError::Unavailable,
+            ApiError::Unauthorized(_) => PageError::LoginRequired,
+            ApiError::NotFound(_) => PageError::NotFound,
+            _ => PageError::Internal,
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::LoginRequired => {
+                let mut r = Redirect::to("/dashboard/login").into_response();
+                // htmx follows this header instead of swapping the login page into a card.
+                r.headers_mut().insert("hx-redirect", HeaderValue::from_static("/dashboard/login"));
+                r
+            }
+            PageError::NotFound => plain_error(StatusCode::NOT_FOUND),
+            PageError::Unavailable => {
+                let mut r = plain_error(StatusCode::SERVICE_UNAVAILABLE);
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                r
+            }
+            PageError::Internal => plain_error(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// Formats epoch ms for tables: `2026-11-27 14:03 UTC`.
+pub fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// Human byte rates: `1.2 MB/s`.
+pub fn fmt_rate(bps: f64) -> String {
+    format!("{}/s", fmt_bytes(bps))
+}
+
+pub fn fmt_bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b.max(0.0);
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} {}", UNITS[i])
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+pub fn fmt_uptime(secs: i64) -> String {
+    let d = secs / 86_400;
+    let h = (secs % 86_400) / 3600;
+    let m = (secs % 3600) / 60;
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m")
+    }
+}

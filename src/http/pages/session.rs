@@ -1,0 +1,174 @@
+//! Dashboard sessions: who is logged in, admin elevation, idle and absolute timeouts
+//! enforced on the server, per-user revocation through a session epoch, and the
+//! session-bound CSRF token every form carries.
+
+use super::render::{error_page, PageError};
+use crate::auth::tokens;
+use crate::domain::now_ms;
+use crate::http::state::AppState;
+use crate::store::User;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+const AUTH_KEY: &str = "auth";
+const CSRF_KEY: &str = "csrf";
+pub const CSRF_FIELD: &str = "csrf_token";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What a session remembers about its owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionAuth {
+    pub user_id: Option<i64>,
+    /// The user's session epoch at login; a bump ends the session.
+    pub epoch: i64,
+    pub admin: bool,
+    pub auth_at: i64,
+    pub seen_at: i64,
+}
+
+/// The request's session state, validated.
+pub struct Ctx {
+    pub session: Session,
+    pub user: Option<User>,
+    pub admin: bool,
+    pub csrf: String,
+    /// Set when the request came from htmx (`HX-Request`).
+    pub htmx: bool,
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> PageError {
+    tracing::error!(error = %e, "session store error");
+    PageError::Internal
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| internal(msg))?;
+        let htmx = parts.headers.contains_key("hx-request");
+        let now = now_ms();
+        let mut user = None;
+        let mut admin = false;
+        if let Some(mut auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(internal)? {
+            let s = &state.settings;
+            let idle_ms = i64::try_from(s.session_idle_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            let abs_ms = i64::try_from(s.session_absolute_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            let mut valid = now - auth.seen_at <= idle_ms && now - auth.auth_at <= abs_ms;
+            if valid {
+                if let Some(id) = auth.user_id {
+                    match state.store.user_by_id(id).await? {
+                        Some(u) if !u.disabled && u.session_epoch == auth.epoch => user = Some(u),
+                        _ => valid = false,
+                    }
+                }
+            }
+            if valid {
+                admin = auth.admin;
+                // Record activity, but not on every request: a write per poll is waste.
+                let touch_every = (idle_ms / 4).clamp(1000, 15_000);
+                if now - auth.seen_at >= touch_every {
+                    auth.seen_at = now;
+                    session.insert(AUTH_KEY, &auth).await.map_err(internal)?;
+                }
+            } else {
+                tracing::info!("dashboard session ended (timeout or revoked)");
+                session.flush().await.map_err(internal)?;
+            }
+        }
+        let csrf = match session.get::<String>(CSRF_KEY).await.map_err(internal)? {
+            Some(t) => t,
+            None => {
+                let (t, _) = tokens::generate();
+                session.insert(CSRF_KEY, &t).await.map_err(internal)?;
+                t
+            }
+        };
+        Ok(Ctx { session, user, admin, csrf, htmx })
+    }
+}
+
+impl Ctx {
+    /// Logs `user` in (or elevates to admin): a new session id, so a pre-login id an
+    /// attacker planted is worthless, and a fresh CSRF token.
+    pub async fn establish(&mut self, user: Option<&User>, admin: bool) -> Result<(), PageError> {
+        let now = now_ms();
+        self.session.cycle_id().await.map_err(internal)?;
+        let auth = SessionAuth {
+            user_id: user.map(|u| u.id),
+            epoch: user.map_or(0, |u| u.session_epoch),
+            admin,
+            auth_at: now,
+            seen_at: now,
+        };
+        self.session.insert(AUTH_KEY, &auth).await.map_err(internal)?;
+        let (t, _) = tokens::generate();
+        self.session.insert(CSRF_KEY, &t).await.map_err(internal)?;
+        self.csrf = t;
+        self.user = user.cloned();
+        self.admin = admin;
+        Ok(())
+    }
+
+    /// Deletes the session on the server and expires the cookie.
+    pub async fn end(&self) -> Result<(), PageError> {
+        self.session.flush().await.map_err(internal)
+    }
+
+    pub fn require_user(&self) -> Result<&User, PageError> {
+        self.user.as_ref().ok_or(PageError::LoginRequired)
+    }
+}
+
+/// A form body accepted only with the session's CSRF token (in the `csrf_token` field or
+/// the `x-csrf-token` header that htmx sends).
+pub struct CsrfForm<T> {
+    pub ctx: Ctx,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let ctx = Ctx::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let header = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let req = Request::from_parts(parts, body);
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| error_page(e.status(), "The form could not be read.", &ctx))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+        let presented = pairs
+            .iter()
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.clone())
+            .or(header)
+            .unwrap_or_default();
+        if !tokens::secrets_equal(&presented, &ctx.csrf) {
+            tracing::warn!("dashboard form rejected: CSRF token missing or wrong");
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this site. Reload the page and try again.",
+                &ctx,
+            ));
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|_| {
+            error_page(StatusCode::UNPROCESSABLE_ENTITY, "The form was incomplete or malformed.", &ctx)
+        })?;
+        Ok(CsrfForm { ctx, form })
+    }
+}
