@@ -179,7 +179,7 @@ pub fn lttb(points: &[(i64, f64)], threshold: usize) -> Vec<(i64, f64)> {
         _ => {}
     }
     let t0 = i128::from(points[0].0);
-    let x = |i: usize| (i128::from(points[i].0) - t0) as f64;
+    let x = |p: &(i64, f64)| (i128::from(p.0) - t0) as f64;
     let every = (n - 2) as f64 / (threshold - 2) as f64;
     let edge = |k: usize| ((k as f64 * every) as usize + 1).min(n - 1);
 
@@ -196,18 +196,18 @@ pub fn lttb(points: &[(i64, f64)], threshold: usize) -> Vec<(i64, f64)> {
         };
         let len = (next_end - next_start) as f64;
         let (mut avg_x, mut avg_y) = (0.0, 0.0);
-        for j in next_start..next_end {
-            avg_x += x(j) / len;
-            avg_y += points[j].1 / len;
+        for p in &points[next_start..next_end] {
+            avg_x += x(p) / len;
+            avg_y += p.1 / len;
         }
 
         let from = edge(i);
         let to = edge(i + 1).max(from + 1).min(n - 1);
-        let (ax, ay) = (x(a), points[a].1);
+        let (ax, ay) = (x(&points[a]), points[a].1);
         let mut best = from;
         let mut best_area = -1.0;
-        for j in from..to {
-            let area = ((ax - avg_x) * (points[j].1 - ay) - (ax - x(j)) * (avg_y - ay)).abs();
+        for (j, p) in points.iter().enumerate().take(to).skip(from) {
+            let area = ((ax - avg_x) * (p.1 - ay) - (ax - x(p)) * (avg_y - ay)).abs();
             if area > best_area {
                 best_area = area;
                 best = j;

@@ -83,7 +83,7 @@ pub(crate) fn tick_labels(unit: Unit, ticks: &[f64], step: f64) -> Vec<String> {
             let suffix = if unit == Unit::Percent { " %" } else { "" };
             ticks
                 .iter()
-                .map(|&t| format!("{}{suffix}", fixed(t, d)))
+                .map(|&t| format!("{}{suffix}", fixed(t, if t == 0.0 { 0 } else { d })))
                 .collect()
         }
         Unit::Bytes | Unit::BytesPerSec => {

@@ -244,9 +244,9 @@ fn non_finite_points_are_skipped() {
 
 #[test]
 fn byte_rates_get_human_labels() {
-    let pts = series(60, |i| 1_000_000.0 + i as f64 * 50_000.0);
+    let pts = series(60, |i| 1_000_000.0 + i as f64 * 40_000.0);
     let view = build(&input("Net in", Unit::BytesPerSec, &pts));
-    assert_eq!(view.last_label, "3.9 MB/s");
+    assert_eq!(view.last_label, "3.4 MB/s");
     assert_eq!(view.min_label, "1.0 MB/s");
     let labels: Vec<&str> = view.y_ticks.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["0 MB/s", "1 MB/s", "2 MB/s", "3 MB/s", "4 MB/s"]);

@@ -17,6 +17,12 @@ macro_rules! alert_select {
     };
 }
 
+// Rollup statements (generated once from the metric list; see migration 3).
+pub(super) const ROLLUP_1M_UPSERT: &str = "INSERT INTO samples_1m (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, 1, $3, $3, $3, $4, $4, $4, $5, $5, $5, $6, $6, $6, $7, $7, $7, $8, $8, $8, $9, $9, $9) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1m.n + 1, cpu_min = CASE WHEN excluded.cpu_min < samples_1m.cpu_min THEN excluded.cpu_min ELSE samples_1m.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1m.cpu_max THEN excluded.cpu_max ELSE samples_1m.cpu_max END, cpu_sum = samples_1m.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1m.memory_min THEN excluded.memory_min ELSE samples_1m.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1m.memory_max THEN excluded.memory_max ELSE samples_1m.memory_max END, memory_sum = samples_1m.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1m.swap_min THEN excluded.swap_min ELSE samples_1m.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1m.swap_max THEN excluded.swap_max ELSE samples_1m.swap_max END, swap_sum = samples_1m.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1m.disk_min THEN excluded.disk_min ELSE samples_1m.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1m.disk_max THEN excluded.disk_max ELSE samples_1m.disk_max END, disk_sum = samples_1m.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1m.load1_min THEN excluded.load1_min ELSE samples_1m.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1m.load1_max THEN excluded.load1_max ELSE samples_1m.load1_max END, load1_sum = samples_1m.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1m.net_rx_min THEN excluded.net_rx_min ELSE samples_1m.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1m.net_rx_max THEN excluded.net_rx_max ELSE samples_1m.net_rx_max END, net_rx_sum = samples_1m.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1m.net_tx_min THEN excluded.net_tx_min ELSE samples_1m.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1m.net_tx_max THEN excluded.net_tx_max ELSE samples_1m.net_tx_max END, net_tx_sum = samples_1m.net_tx_sum + excluded.net_tx_sum";
+pub(super) const ROLLUP_1H_UPSERT: &str = "INSERT INTO samples_1h (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, 1, $3, $3, $3, $4, $4, $4, $5, $5, $5, $6, $6, $6, $7, $7, $7, $8, $8, $8, $9, $9, $9) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1h.n + 1, cpu_min = CASE WHEN excluded.cpu_min < samples_1h.cpu_min THEN excluded.cpu_min ELSE samples_1h.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1h.cpu_max THEN excluded.cpu_max ELSE samples_1h.cpu_max END, cpu_sum = samples_1h.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1h.memory_min THEN excluded.memory_min ELSE samples_1h.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1h.memory_max THEN excluded.memory_max ELSE samples_1h.memory_max END, memory_sum = samples_1h.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1h.swap_min THEN excluded.swap_min ELSE samples_1h.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1h.swap_max THEN excluded.swap_max ELSE samples_1h.swap_max END, swap_sum = samples_1h.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1h.disk_min THEN excluded.disk_min ELSE samples_1h.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1h.disk_max THEN excluded.disk_max ELSE samples_1h.disk_max END, disk_sum = samples_1h.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1h.load1_min THEN excluded.load1_min ELSE samples_1h.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1h.load1_max THEN excluded.load1_max ELSE samples_1h.load1_max END, load1_sum = samples_1h.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1h.net_rx_min THEN excluded.net_rx_min ELSE samples_1h.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1h.net_rx_max THEN excluded.net_rx_max ELSE samples_1h.net_rx_max END, net_rx_sum = samples_1h.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1h.net_tx_min THEN excluded.net_tx_min ELSE samples_1h.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1h.net_tx_max THEN excluded.net_tx_max ELSE samples_1h.net_tx_max END, net_tx_sum = samples_1h.net_tx_sum + excluded.net_tx_sum";
+pub(super) const CHART_1M: &str = "SELECT MIN(bucket) AS ts, MIN(cpu_min) AS cpu_min, MAX(cpu_max) AS cpu_max, MIN(memory_min) AS memory_min, MAX(memory_max) AS memory_max, MIN(swap_min) AS swap_min, MAX(swap_max) AS swap_max, MIN(disk_min) AS disk_min, MAX(disk_max) AS disk_max, MIN(load1_min) AS load1_min, MAX(load1_max) AS load1_max, MIN(net_rx_min) AS net_rx_min, MAX(net_rx_max) AS net_rx_max, MIN(net_tx_min) AS net_tx_min, MAX(net_tx_max) AS net_tx_max FROM samples_1m WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 GROUP BY (bucket - $2) / $4 ORDER BY MIN(bucket) ASC";
+pub(super) const CHART_1H: &str = "SELECT MIN(bucket) AS ts, MIN(cpu_min) AS cpu_min, MAX(cpu_max) AS cpu_max, MIN(memory_min) AS memory_min, MAX(memory_max) AS memory_max, MIN(swap_min) AS swap_min, MAX(swap_max) AS swap_max, MIN(disk_min) AS disk_min, MAX(disk_max) AS disk_max, MIN(load1_min) AS load1_min, MAX(load1_max) AS load1_max, MIN(net_rx_min) AS net_rx_min, MAX(net_rx_max) AS net_rx_max, MIN(net_tx_min) AS net_tx_min, MAX(net_tx_max) AS net_tx_max FROM samples_1h WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 GROUP BY (bucket - $2) / $4 ORDER BY MIN(bucket) ASC";
+
 /// Implements `Store` for an engine type that has `r()`/`w()` pool accessors, `BACKEND`,
 /// and `close_pools()`.
 macro_rules! impl_store {
@@ -119,7 +125,25 @@ macro_rules! impl_store {
             }
 
             async fn chart_buckets(&self, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<ChartBucket>> {
-                // One pass over the range for every charted metric.
+                // The coarsest tier whose resolution still fits the bucket: a 30-day chart
+                // reads ~720 hourly rows, a 24-hour chart ~1440 minute rows.
+                let bucket_ms = bucket_ms.max(1);
+                for (sql, step) in [
+                    ($crate::store::shared::CHART_1H, 3_600_000_i64),
+                    ($crate::store::shared::CHART_1M, 60_000_i64),
+                ] {
+                    if bucket_ms >= step {
+                        let from = start.div_euclid(step) * step;
+                        return Ok(sqlx::query_as::<_, ChartBucket>(sql)
+                            .bind(host_id)
+                            .bind(from)
+                            .bind(end)
+                            .bind(bucket_ms)
+                            .fetch_all(self.r())
+                            .await?);
+                    }
+                }
+                // One pass over the raw range for every charted metric.
                 Ok(sqlx::query_as::<_, ChartBucket>(
                     "SELECT MIN(ts) AS ts, MIN(cpu) AS cpu_min, MAX(cpu) AS cpu_max, \
                        MIN(memory) AS memory_min, MAX(memory) AS memory_max, MIN(swap) AS swap_min, MAX(swap) AS swap_max, \
@@ -330,7 +354,7 @@ macro_rules! impl_store {
                 );
                 let mut last_seen: std::collections::BTreeMap<i64, i64> = Default::default();
                 for s in samples {
-                    sqlx::query(sql)
+                    let inserted = sqlx::query(sql)
                         .bind(s.host_id)
                         .bind(s.ts)
                         .bind(s.cpu)
@@ -350,6 +374,27 @@ macro_rules! impl_store {
                         .bind(s.uptime)
                         .execute(&mut *tx)
                         .await?;
+                    // A duplicate (retried) sample must not be counted twice in rollups.
+                    if inserted.rows_affected() == 0 {
+                        continue;
+                    }
+                    for (sql, step) in [
+                        ($crate::store::shared::ROLLUP_1M_UPSERT, 60_000_i64),
+                        ($crate::store::shared::ROLLUP_1H_UPSERT, 3_600_000_i64),
+                    ] {
+                        sqlx::query(sql)
+                            .bind(s.host_id)
+                            .bind(s.ts.div_euclid(step) * step)
+                            .bind(s.cpu)
+                            .bind(s.memory)
+                            .bind(s.swap)
+                            .bind(s.disk)
+                            .bind(s.load1)
+                            .bind(s.net_rx_bps)
+                            .bind(s.net_tx_bps)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     let e = last_seen.entry(s.host_id).or_insert(s.ts);
                     *e = (*e).max(s.ts);
                 }

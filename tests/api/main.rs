@@ -8,3 +8,4 @@ mod helpers;
 mod metrics;
 mod server;
 mod thresholds;
+mod rollups;

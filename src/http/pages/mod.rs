@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// Assets compiled into the binary.
@@ -55,6 +55,13 @@ pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
         ($store:expr) => {{
             let store = $store;
             store.migrate().await?;
+            // Expired rows are never loaded (the store filters on expiry) but would pile
+            // up; the task ends by itself once the pool is closed at shutdown.
+            tokio::spawn(
+                store
+                    .clone()
+                    .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
+            );
             let layer = SessionManagerLayer::new(store)
                 .with_name(name)
                 .with_secure(s.cookie_secure)
@@ -69,7 +76,12 @@ pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
         SessionPool::Sqlite(pool) => with_sessions!(SqliteStore::new(pool)),
         SessionPool::Postgres(pool) => with_sessions!(PostgresStore::new(pool)),
     };
-    Ok(routes.route("/static/{*path}", get(asset)))
+    // Only static assets are compressed: compressing pages that carry the CSRF token next
+    // to reflected input would invite BREACH-style attacks.
+    let assets = Router::new()
+        .route("/static/{*path}", get(asset))
+        .layer(tower_http::compression::CompressionLayer::new());
+    Ok(routes.merge(assets))
 }
 
 /// Serves an embedded asset. Vendored files carry their version in the name and may be
