@@ -78,16 +78,24 @@ impl Hasher {
         })
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+    /// Runs `work` on the blocking pool once a permit is free.
+    async fn limited<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| HashError::Internal(e.to_string()))?;
-        let pw = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_sync(&pw))
+        tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| HashError::Internal(e.to_string()))?
+            .map_err(|e| HashError::Internal(e.to_string()))
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let pw = password.to_owned();
+        self.limited(move || hash_sync(&pw)).await?
     }
 
     /// Verifies against `stored`, or against the dummy hash when there is no user, so both
@@ -97,19 +105,12 @@ impl Hasher {
         password: &str,
         stored: Option<&str>,
     ) -> Result<Verified, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Internal(e.to_string()))?;
         let pw = password.to_owned();
         let (target, real) = match stored {
             Some(h) => (h.to_owned(), true),
             None => (self.dummy.as_str().to_owned(), false),
         };
-        let v = tokio::task::spawn_blocking(move || verify_sync(&pw, &target))
-            .await
-            .map_err(|e| HashError::Internal(e.to_string()))?;
+        let v = self.limited(move || verify_sync(&pw, &target)).await?;
         Ok(if real { v } else { Verified::No })
     }
 }

@@ -30,14 +30,59 @@ pub(crate) fn in_range(points: &[(i64, f64)], start: i64, end: i64) -> &[(i64, f
     &points[lo..hi]
 }
 
-/// Which of `buckets` equal slices of `[start, end]` holds `ts`.
-fn bucket_of(ts: i64, start: i64, end: i64, buckets: usize) -> usize {
-    let span = (i128::from(end) - i128::from(start)).max(1);
-    let off = (i128::from(ts) - i128::from(start)).clamp(0, span);
-    let idx = off.saturating_mul(buckets as i128) / span;
-    usize::try_from(idx)
-        .unwrap_or(usize::MAX)
-        .min(buckets.saturating_sub(1))
+/// Which of `buckets` equal slices of `[start, end]` holds a timestamp:
+/// `floor((ts - start) * buckets / span)`, clamped. Remembers the current
+/// bucket's bounds so ascending input costs two comparisons a point, not a
+/// 128-bit division.
+struct Bucketer {
+    start: i128,
+    span: i128,
+    buckets: usize,
+    /// The current bucket and the timestamps `[lo, hi)` it covers.
+    cur: usize,
+    lo: i128,
+    hi: i128,
+}
+
+impl Bucketer {
+    fn new(start: i64, end: i64, buckets: usize) -> Self {
+        Self {
+            start: i128::from(start),
+            span: (i128::from(end) - i128::from(start)).max(1),
+            buckets: buckets.max(1),
+            cur: 0,
+            lo: 0,
+            hi: 0,
+        }
+    }
+
+    /// The first timestamp of bucket `k` (`ceil(k * span / buckets)` past start).
+    fn bound(&self, k: usize) -> i128 {
+        let b = self.buckets as i128;
+        self.start + (self.span.saturating_mul(k as i128) + b - 1) / b
+    }
+
+    fn index(&mut self, ts: i64) -> usize {
+        let t = i128::from(ts);
+        if t < self.lo || t >= self.hi {
+            let off = (t - self.start).clamp(0, self.span);
+            let k = off.saturating_mul(self.buckets as i128) / self.span;
+            self.cur = usize::try_from(k)
+                .unwrap_or(usize::MAX)
+                .min(self.buckets - 1);
+            self.lo = if self.cur == 0 {
+                i128::MIN
+            } else {
+                self.bound(self.cur)
+            };
+            self.hi = if self.cur + 1 == self.buckets {
+                i128::MAX
+            } else {
+                self.bound(self.cur + 1)
+            };
+        }
+        self.cur
+    }
 }
 
 /// Every finite point, marking a break wherever consecutive timestamps are
@@ -99,13 +144,14 @@ pub(crate) fn minmax_core(
         return Vec::new();
     }
     let mut out = Vec::with_capacity(buckets.saturating_mul(2).min(points.len()));
+    let mut bucketer = Bucketer::new(start, end, buckets);
     let mut cur: Option<Group> = None;
     let mut prev: Option<i64> = None;
     for (i, &(ts, v)) in points.iter().enumerate() {
         if !v.is_finite() {
             continue;
         }
-        let bucket = bucket_of(ts, start, end, buckets);
+        let bucket = bucketer.index(ts);
         let brk = prev.is_some_and(|p| ts.saturating_sub(p) > gap);
         prev = Some(ts);
         match cur.as_mut() {
@@ -218,4 +264,35 @@ pub fn lttb(points: &[(i64, f64)], threshold: usize) -> Vec<(i64, f64)> {
     }
     out.push(points[n - 1]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bucketer;
+
+    fn direct(ts: i64, start: i64, end: i64, buckets: usize) -> usize {
+        let span = (i128::from(end) - i128::from(start)).max(1);
+        let off = (i128::from(ts) - i128::from(start)).clamp(0, span);
+        usize::try_from(off * buckets as i128 / span)
+            .unwrap_or(usize::MAX)
+            .min(buckets - 1)
+    }
+
+    #[test]
+    fn bucketer_matches_the_formula_in_any_order() {
+        for (start, end, buckets) in [(0, 999, 7), (-50, 50, 3), (10, 10, 4), (0, 1_000_000, 150)] {
+            let mut b = Bucketer::new(start, end, buckets);
+            let mut ts: Vec<i64> = (start - 20..=end + 20)
+                .step_by(((end - start) / 500).max(1) as usize)
+                .collect();
+            ts.extend([i64::MIN, i64::MAX, start, end, 3, 2, 1]);
+            for t in ts {
+                assert_eq!(
+                    b.index(t),
+                    direct(t, start, end, buckets),
+                    "{t} in {start}..{end}/{buckets}"
+                );
+            }
+        }
+    }
 }

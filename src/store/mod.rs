@@ -130,7 +130,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user_token(&self, user_id: i64, token_hash: &str) -> StoreResult<bool>;
     async fn list_hosts(&self) -> StoreResult<Vec<Host>>;
     /// Per-bucket minima and maxima of the charted metrics, ascending.
-    async fn chart_buckets(&self, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<ChartBucket>>;
+    async fn chart_buckets(
+        &self,
+        host_id: i64,
+        start: i64,
+        end: i64,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<ChartBucket>>;
     /// A page of the alerts `viewer` may see, newest first, and the total matching.
     async fn list_alerts_filtered(
         &self,

@@ -11,6 +11,12 @@ macro_rules! sample_columns {
     };
 }
 
+macro_rules! user_columns {
+    () => {
+        "id, username, password_hash, disabled, created_at, session_epoch"
+    };
+}
+
 macro_rules! alert_select {
     () => {
         "SELECT a.id, a.host_id, h.name AS host, a.owner_id, a.metric, a.value, a.threshold, a.peak, a.ts, a.resolved_at FROM alerts a JOIN hosts h ON h.id = a.host_id"
@@ -44,8 +50,7 @@ macro_rules! impl_store {
 
             async fn create_user(&self, username: &str, password_hash: &str, now: i64) -> StoreResult<User> {
                 let user = sqlx::query_as::<_, User>(
-                    "INSERT INTO users (username, password_hash, disabled, created_at) VALUES ($1, $2, FALSE, $3) \
-                     RETURNING id, username, password_hash, disabled, created_at, session_epoch",
+                    concat!("INSERT INTO users (username, password_hash, disabled, created_at) VALUES ($1, $2, FALSE, $3) RETURNING ", $crate::store::shared::user_columns!()),
                 )
                 .bind(username)
                 .bind(password_hash)
@@ -57,7 +62,7 @@ macro_rules! impl_store {
 
             async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
                 Ok(sqlx::query_as::<_, User>(
-                    "SELECT id, username, password_hash, disabled, created_at, session_epoch FROM users WHERE lower(username) = lower($1)",
+                    concat!("SELECT ", $crate::store::shared::user_columns!(), " FROM users WHERE lower(username) = lower($1)"),
                 )
                 .bind(username)
                 .fetch_optional(self.r())
@@ -66,7 +71,7 @@ macro_rules! impl_store {
 
             async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
                 Ok(sqlx::query_as::<_, User>(
-                    "SELECT id, username, password_hash, disabled, created_at, session_epoch FROM users WHERE id = $1",
+                    concat!("SELECT ", $crate::store::shared::user_columns!(), " FROM users WHERE id = $1"),
                 )
                 .bind(id)
                 .fetch_optional(self.r())
@@ -75,7 +80,7 @@ macro_rules! impl_store {
 
             async fn list_users(&self) -> StoreResult<Vec<User>> {
                 Ok(sqlx::query_as::<_, User>(
-                    "SELECT id, username, password_hash, disabled, created_at, session_epoch FROM users ORDER BY id",
+                    concat!("SELECT ", $crate::store::shared::user_columns!(), " FROM users ORDER BY id"),
                 )
                 .fetch_all(self.r())
                 .await?)
@@ -613,4 +618,4 @@ macro_rules! impl_store {
 }
 
 pub(super) use impl_store;
-pub(crate) use {alert_select, sample_columns};
+pub(crate) use {alert_select, sample_columns, user_columns};

@@ -22,22 +22,44 @@ async fn rollups_track_raw_samples_and_ignore_duplicates() {
     app.insert_samples(&samples).await;
 
     let end = t0 + 180_000 - 1;
-    let per_minute = app.store.chart_buckets(host, t0, end, 60_000).await.unwrap();
+    let per_minute = app
+        .store
+        .chart_buckets(host, t0, end, 60_000)
+        .await
+        .unwrap();
     assert_eq!(per_minute.len(), 3, "{per_minute:?}");
     assert_eq!(
-        per_minute.iter().map(|b| (b.ts, b.cpu_min, b.cpu_max)).collect::<Vec<_>>(),
-        vec![(t0, 0.0, 11.0), (t0 + 60_000, 12.0, 23.0), (t0 + 120_000, 24.0, 35.0)]
+        per_minute
+            .iter()
+            .map(|b| (b.ts, b.cpu_min, b.cpu_max))
+            .collect::<Vec<_>>(),
+        vec![
+            (t0, 0.0, 11.0),
+            (t0 + 60_000, 12.0, 23.0),
+            (t0 + 120_000, 24.0, 35.0)
+        ]
     );
     assert_eq!(per_minute[1].memory_max, 99.5);
     assert_eq!(per_minute[0].memory_max, 40.0);
 
     // The raw path (sub-minute buckets) agrees with the minute tier at minute width.
-    let raw = app.store.chart_buckets(host, t0, end, 30_000).await.unwrap();
+    let raw = app
+        .store
+        .chart_buckets(host, t0, end, 30_000)
+        .await
+        .unwrap();
     assert_eq!(raw.len(), 6);
     assert_eq!(raw[2].cpu_min, 12.0);
     assert_eq!(raw[3].memory_max, 99.5);
 
-    let hourly = app.store.chart_buckets(host, t0, end, 3_600_000).await.unwrap();
+    let hourly = app
+        .store
+        .chart_buckets(host, t0, end, 3_600_000)
+        .await
+        .unwrap();
     assert_eq!(hourly.len(), 1);
-    assert_eq!((hourly[0].cpu_min, hourly[0].cpu_max, hourly[0].memory_max), (0.0, 35.0, 99.5));
+    assert_eq!(
+        (hourly[0].cpu_min, hourly[0].cpu_max, hourly[0].memory_max),
+        (0.0, 35.0, 99.5)
+    );
 }

@@ -94,7 +94,6 @@ pub(crate) async fn create_account(
     Ok(user)
 }
 
-
 const LOGIN_FAILED: &str = "invalid username or password";
 
 /// Counts a failed attempt for `key` and starts (or extends) a lockout once `max` is

@@ -38,7 +38,12 @@ pub struct AdminPage {
     pub notice: Option<String>,
 }
 
-async fn admin_page(state: &AppState, ctx: &Ctx, form: Option<ThresholdsView>, notice: Option<String>) -> Result<AdminPage, PageError> {
+async fn admin_page(
+    state: &AppState,
+    ctx: &Ctx,
+    form: Option<ThresholdsView>,
+    notice: Option<String>,
+) -> Result<AdminPage, PageError> {
     let form = match form {
         Some(f) => f,
         None => thresholds_view(state.store.global_thresholds().await?, true, true),
@@ -48,16 +53,37 @@ async fn admin_page(state: &AppState, ctx: &Ctx, form: Option<ThresholdsView>, n
         .list_users()
         .await?
         .into_iter()
-        .map(|u| UserRow { id: u.id, username: u.username, created: fmt_time(u.created_at), disabled: u.disabled })
+        .map(|u| UserRow {
+            id: u.id,
+            username: u.username,
+            created: fmt_time(u.created_at),
+            disabled: u.disabled,
+        })
         .collect();
-    Ok(AdminPage { nav: Nav::new(ctx, "admin"), form, users, notice })
+    Ok(AdminPage {
+        nav: Nav::new(ctx, "admin"),
+        form,
+        users,
+        notice,
+    })
 }
 
 pub async fn admin(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     if !ctx.admin {
         let disabled = state.settings.admin_token.is_none();
-        let page = AdminLoginPage { nav: Nav::new(&ctx, "admin"), error: None, disabled };
-        return Ok(render_status(if disabled { StatusCode::FORBIDDEN } else { StatusCode::OK }, &page));
+        let page = AdminLoginPage {
+            nav: Nav::new(&ctx, "admin"),
+            error: None,
+            disabled,
+        };
+        return Ok(render_status(
+            if disabled {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::OK
+            },
+            &page,
+        ));
     }
     Ok(render(&admin_page(&state, &ctx, None, None).await?))
 }
@@ -68,7 +94,11 @@ pub struct ElevateForm {
     pub admin_token: String,
 }
 
-pub async fn elevate(State(state): State<AppState>, ClientIp(ip): ClientIp, f: CsrfForm<ElevateForm>) -> Result<Response, PageError> {
+pub async fn elevate(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    f: CsrfForm<ElevateForm>,
+) -> Result<Response, PageError> {
     let CsrfForm { mut ctx, form } = f;
     match check_admin_token(&state, ip, &form.admin_token).await {
         Ok(()) => {
@@ -79,51 +109,74 @@ pub async fn elevate(State(state): State<AppState>, ClientIp(ip): ClientIp, f: C
         }
         Err(e) => {
             let (status, msg) = match &e {
-                ApiError::TooManyRequests { retry_after_secs, .. } => {
-                    (StatusCode::TOO_MANY_REQUESTS, format!("Too many wrong tokens. Try again in {retry_after_secs} s."))
+                ApiError::TooManyRequests {
+                    retry_after_secs, ..
+                } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many wrong tokens. Try again in {retry_after_secs} s."),
+                ),
+                ApiError::Forbidden("admin disabled") => (
+                    StatusCode::FORBIDDEN,
+                    "Admin is disabled: ADMIN_TOKEN is not set.".into(),
+                ),
+                ApiError::Forbidden(_) => {
+                    (StatusCode::FORBIDDEN, "That is not the admin token.".into())
                 }
-                ApiError::Forbidden("admin disabled") => (StatusCode::FORBIDDEN, "Admin is disabled: ADMIN_TOKEN is not set.".into()),
-                ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "That is not the admin token.".into()),
                 _ => return Err(e.into()),
             };
-            let page = AdminLoginPage { nav: Nav::new(&ctx, "admin"), error: Some(msg), disabled: state.settings.admin_token.is_none() };
+            let page = AdminLoginPage {
+                nav: Nav::new(&ctx, "admin"),
+                error: Some(msg),
+                disabled: state.settings.admin_token.is_none(),
+            };
             Ok(render_status(status, &page))
         }
     }
 }
 
-fn require_admin(ctx: &Ctx) -> Result<(), Response> {
-    if ctx.admin {
-        Ok(())
-    } else {
-        Err(error_page(StatusCode::FORBIDDEN, "This needs an admin session.", ctx))
-    }
+/// The 403 page for a session that is not an admin session, if it is not.
+fn refuse_unless_admin(ctx: &Ctx) -> Option<Response> {
+    (!ctx.admin).then(|| error_page(StatusCode::FORBIDDEN, "This needs an admin session.", ctx))
 }
 
-pub async fn save_global(State(state): State<AppState>, f: CsrfForm<ThresholdsForm>) -> Result<Response, PageError> {
+pub async fn save_global(
+    State(state): State<AppState>,
+    f: CsrfForm<ThresholdsForm>,
+) -> Result<Response, PageError> {
     let CsrfForm { ctx, form } = f;
-    if let Err(r) = require_admin(&ctx) {
+    if let Some(r) = refuse_unless_admin(&ctx) {
         return Ok(r);
     }
     let blank = thresholds_view(ThresholdPair::DEFAULT, true, true);
     match validate_thresholds(&form, blank) {
         Ok(t) => {
             state.store.set_global_thresholds(t, now_ms()).await?;
-            tracing::info!(cpu = t.cpu, memory = t.memory, "global thresholds set from the dashboard");
+            tracing::info!(
+                cpu = t.cpu,
+                memory = t.memory,
+                "global thresholds set from the dashboard"
+            );
             let mut tp = thresholds_view(t, true, true);
             tp.saved = true;
             Ok(render(&admin_page(&state, &ctx, Some(tp), None).await?))
         }
-        Err(tp) => Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &admin_page(&state, &ctx, Some(*tp), None).await?)),
+        Err(tp) => Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &admin_page(&state, &ctx, Some(*tp), None).await?,
+        )),
     }
 }
 
 #[derive(Deserialize)]
 pub struct Empty {}
 
-pub async fn user_action(State(state): State<AppState>, Path((id, action)): Path<(i64, String)>, f: CsrfForm<Empty>) -> Result<Response, PageError> {
+pub async fn user_action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(i64, String)>,
+    f: CsrfForm<Empty>,
+) -> Result<Response, PageError> {
     let ctx = f.ctx;
-    if let Err(r) = require_admin(&ctx) {
+    if let Some(r) = refuse_unless_admin(&ctx) {
         return Ok(r);
     }
     let done = match action.as_str() {
@@ -141,5 +194,7 @@ pub async fn user_action(State(state): State<AppState>, Path((id, action)): Path
         "enable" => "Account enabled.",
         _ => "All sessions of the account have ended.",
     };
-    Ok(render(&admin_page(&state, &ctx, None, Some(notice.into())).await?))
+    Ok(render(
+        &admin_page(&state, &ctx, None, Some(notice.into())).await?,
+    ))
 }

@@ -59,10 +59,19 @@ pub struct AlertsTable {
 }
 
 fn query_string(metric: &str, state: &str, page: i64) -> String {
-    serde_urlencoded::to_string([("metric", metric), ("state", state), ("page", &page.to_string())]).unwrap_or_default()
+    serde_urlencoded::to_string([
+        ("metric", metric),
+        ("state", state),
+        ("page", &page.to_string()),
+    ])
+    .unwrap_or_default()
 }
 
-pub async fn alerts(State(state): State<AppState>, ctx: Ctx, Query(q): Query<AlertsQuery>) -> Result<Response, PageError> {
+pub async fn alerts(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Response, PageError> {
     let user = ctx.require_user()?;
     // Unknown filter values fall back to "all" rather than erroring: they come from links.
     let metric = q
@@ -76,7 +85,10 @@ pub async fn alerts(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Ale
         _ => (None, "all"),
     };
     let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
-    let filter = AlertFilter { metric: metric.clone(), firing };
+    let filter = AlertFilter {
+        metric: metric.clone(),
+        firing,
+    };
     let (alerts, total) = state
         .store
         .list_alerts_filtered(user.id, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
@@ -95,7 +107,11 @@ pub async fn alerts(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Ale
                 started: fmt_time(a.ts),
                 resolved: a.resolved_at.map(fmt_time).unwrap_or_default(),
                 firing: a.resolved_at.is_none(),
-                scope: if a.owner_id.is_some() { "mine" } else { "global" },
+                scope: if a.owner_id.is_some() {
+                    "mine"
+                } else {
+                    "global"
+                },
             })
             .collect(),
         metric: metric_key.clone(),
@@ -111,5 +127,8 @@ pub async fn alerts(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Ale
     if ctx.htmx {
         return Ok(render(&AlertsTable { d }));
     }
-    Ok(render(&AlertsPage { nav: Nav::new(&ctx, "alerts"), d }))
+    Ok(render(&AlertsPage {
+        nav: Nav::new(&ctx, "alerts"),
+        d,
+    }))
 }

@@ -55,17 +55,29 @@ pub async fn register_form(ctx: Ctx) -> Response {
 /// Maps an authentication error to the status and message the form shows.
 fn form_error(e: &ApiError) -> (StatusCode, String) {
     match e {
-        ApiError::TooManyRequests { retry_after_secs, .. } => (
+        ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } => (
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many failed attempts. Try again in {retry_after_secs} s."),
         ),
-        ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "The service is busy; try again.".into()),
-        ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.".into()),
+        ApiError::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is busy; try again.".into(),
+        ),
+        ApiError::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong; try again.".into(),
+        ),
         other => (other.status(), other.to_string()),
     }
 }
 
-pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, f: CsrfForm<CredentialsForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    f: CsrfForm<CredentialsForm>,
+) -> Response {
     let CsrfForm { mut ctx, form } = f;
     match authenticate(&state, ip, &form.username, &form.password).await {
         Ok(user) => match ctx.establish(Some(&user), false).await {
@@ -74,7 +86,11 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, f: Csr
         },
         Err(e) => {
             let (status, msg) = form_error(&e);
-            let msg = if status == StatusCode::UNAUTHORIZED { "Invalid username or password.".into() } else { msg };
+            let msg = if status == StatusCode::UNAUTHORIZED {
+                "Invalid username or password.".into()
+            } else {
+                msg
+            };
             render_status(status, &page(&ctx, false, &form.username, Some(msg)))
         }
     }
@@ -89,7 +105,11 @@ pub async fn register(State(state): State<AppState>, f: CsrfForm<CredentialsForm
         },
         Err(e) => {
             let (status, msg) = form_error(&e);
-            let msg = if status == StatusCode::CONFLICT { "That username is taken.".into() } else { msg };
+            let msg = if status == StatusCode::CONFLICT {
+                "That username is taken.".into()
+            } else {
+                msg
+            };
             render_status(status, &page(&ctx, true, &form.username, Some(msg)))
         }
     }
@@ -101,10 +121,17 @@ pub struct Empty {}
 pub async fn logout(f: CsrfForm<Empty>) -> Result<Response, PageError> {
     f.ctx.end().await?;
     let mut r = Redirect::to("/dashboard/login").into_response();
-    r.headers_mut().insert("clear-site-data", axum::http::HeaderValue::from_static("\"cookies\""));
+    r.headers_mut().insert(
+        "clear-site-data",
+        axum::http::HeaderValue::from_static("\"cookies\""),
+    );
     Ok(r)
 }
 
 pub async fn not_found(ctx: Ctx) -> Response {
-    error_page(StatusCode::NOT_FOUND, "There is nothing at this address.", &ctx)
+    error_page(
+        StatusCode::NOT_FOUND,
+        "There is nothing at this address.",
+        &ctx,
+    )
 }

@@ -17,9 +17,24 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::compression::Predicate as _;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+/// Marks a page response as safe to compress: it carries no secret (no CSRF token) and
+/// reflects no client input, so BREACH-style attacks have nothing to recover. Full pages
+/// carry the CSRF token and stay uncompressed.
+pub const COMPRESSIBLE: &str = "x-watchpost-compressible";
+
+#[derive(Clone, Copy)]
+struct MarkedCompressible;
+
+impl tower_http::compression::Predicate for MarkedCompressible {
+    fn should_compress<B: http_body::Body>(&self, response: &axum::http::Response<B>) -> bool {
+        response.headers().contains_key(COMPRESSIBLE)
+    }
+}
 
 /// Assets compiled into the binary.
 #[derive(rust_embed::Embed)]
@@ -33,24 +48,51 @@ pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
         .route("/dashboard", get(overview::overview))
         .route("/dashboard/", get(|| async { Redirect::to("/dashboard") }))
         .route("/dashboard/login", get(auth::login_form).post(auth::login))
-        .route("/dashboard/register", get(auth::register_form).post(auth::register))
+        .route(
+            "/dashboard/register",
+            get(auth::register_form).post(auth::register),
+        )
         .route("/dashboard/logout", post(auth::logout))
         .route("/dashboard/alerts", get(alerts::alerts))
-        .route("/dashboard/thresholds", get(settings::thresholds).post(settings::save_thresholds))
-        .route("/dashboard/tokens", get(settings::tokens_list).post(settings::create_token))
+        .route(
+            "/dashboard/thresholds",
+            get(settings::thresholds).post(settings::save_thresholds),
+        )
+        .route(
+            "/dashboard/tokens",
+            get(settings::tokens_list).post(settings::create_token),
+        )
         .route("/dashboard/tokens/revoke", post(settings::revoke_token))
         .route("/dashboard/admin", get(admin::admin).post(admin::elevate))
-        .route("/dashboard/admin.html", get(|| async { Redirect::permanent("/dashboard/admin") }))
+        .route(
+            "/dashboard/admin.html",
+            get(|| async { Redirect::permanent("/dashboard/admin") }),
+        )
         .route("/dashboard/admin/thresholds", post(admin::save_global))
-        .route("/dashboard/admin/users/{id}/{action}", post(admin::user_action))
-        .route("/dashboard/{*rest}", get(auth::not_found).post(auth::not_found))
+        .route(
+            "/dashboard/admin/users/{id}/{action}",
+            post(admin::user_action),
+        )
+        .route(
+            "/dashboard/{*rest}",
+            get(auth::not_found).post(auth::not_found),
+        )
+        .layer(
+            tower_http::compression::CompressionLayer::new().compress_when(
+                tower_http::compression::predicate::SizeAbove::new(1024).and(MarkedCompressible),
+            ),
+        )
         .layer(axum::middleware::from_fn(same_origin_only));
 
     let s = &state.settings;
     let idle = time::Duration::seconds(i64::try_from(s.session_idle_secs).unwrap_or(i64::MAX));
     // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only and
     // path=/, so it is only used when the cookie is Secure.
-    let name = if s.cookie_secure { "__Host-watchpost" } else { "watchpost_session" };
+    let name = if s.cookie_secure {
+        "__Host-watchpost"
+    } else {
+        "watchpost_session"
+    };
     macro_rules! with_sessions {
         ($store:expr) => {{
             let store = $store;
@@ -91,7 +133,11 @@ async fn asset(Path(path): Path<String>) -> Response {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
     let mime = file.metadata.mimetype();
-    let cache = if path.starts_with("vendor/") { "public, max-age=31536000, immutable" } else { "public, max-age=3600" };
+    let cache = if path.starts_with("vendor/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=3600"
+    };
     let mut resp = (StatusCode::OK, file.data.into_owned()).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(mime) {
@@ -113,7 +159,10 @@ async fn same_origin_only(req: Request, next: Next) -> Response {
         Some(site) => matches!(site, "same-origin" | "none"),
         None => match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             Some(origin) => {
-                let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 let authority = origin.split_once("://").map_or("", |(_, a)| a);
                 !host.is_empty() && authority.eq_ignore_ascii_case(host)
             }

@@ -24,7 +24,7 @@ pub const RANGES: [(&str, &str, i64, u32); 6] = [
 ];
 
 /// Points per chart line: enough for a crisp 600 px wide chart.
-const CHART_BUCKETS: i64 = 300;
+const CHART_BUCKETS: i64 = 200;
 
 #[derive(Deserialize)]
 pub struct OverviewQuery {
@@ -74,7 +74,11 @@ fn pick_range(key: Option<&str>) -> (&'static str, &'static str, i64, u32) {
 
 /// Turns min/max buckets into a line that keeps spikes: one point when a bucket is flat,
 /// its minimum and maximum otherwise.
-fn envelope(buckets: &[ChartBucket], bucket_ms: i64, pick: impl Fn(&ChartBucket) -> (f64, f64)) -> Vec<(i64, f64)> {
+fn envelope(
+    buckets: &[ChartBucket],
+    bucket_ms: i64,
+    pick: impl Fn(&ChartBucket) -> (f64, f64),
+) -> Vec<(i64, f64)> {
     let mut out = Vec::with_capacity(buckets.len() * 2);
     for b in buckets {
         let (lo, hi) = pick(b);
@@ -98,8 +102,16 @@ pub async fn host_card(
     let (key, _, span, poll) = range;
     let start = now - span;
     let bucket_ms = (span / CHART_BUCKETS).max(1000);
-    let buckets = state.store.chart_buckets(host.id, start, now, bucket_ms).await?;
-    let latest: Option<Sample> = state.store.recent_samples(host.id, 1).await?.into_iter().next();
+    let buckets = state
+        .store
+        .chart_buckets(host.id, start, now, bucket_ms)
+        .await?;
+    let latest: Option<Sample> = state
+        .store
+        .recent_samples(host.id, 1)
+        .await?
+        .into_iter()
+        .next();
     let interval = i64::try_from(state.settings.interval_ms).unwrap_or(1000);
     let status = match host.last_seen_at {
         Some(t) if now - t <= 5 * interval.max(1000) => "up",
@@ -109,17 +121,38 @@ pub async fn host_card(
     let stats = match &latest {
         Some(s) => vec![
             ("CPU", format!("{:.1} %", s.cpu)),
-            ("Memory", format!("{:.1} % of {}", s.memory, fmt_bytes(s.memory_total as f64))),
+            (
+                "Memory",
+                format!("{:.1} % of {}", s.memory, fmt_bytes(s.memory_total as f64)),
+            ),
             ("Swap", format!("{:.1} %", s.swap)),
             ("Disk", format!("{:.1} %", s.disk)),
-            ("Network", format!("↓ {} ↑ {}", fmt_rate(s.net_rx_bps), fmt_rate(s.net_tx_bps))),
-            ("Load", format!("{:.2} {:.2} {:.2}", s.load1, s.load5, s.load15)),
+            (
+                "Network",
+                format!("↓ {} ↑ {}", fmt_rate(s.net_rx_bps), fmt_rate(s.net_tx_bps)),
+            ),
+            (
+                "Load",
+                format!("{:.2} {:.2} {:.2}", s.load1, s.load5, s.load15),
+            ),
             ("Uptime", fmt_uptime(s.uptime)),
         ],
         None => Vec::new(),
     };
-    let chart = |title: &str, unit: Unit, threshold: Option<f64>, pick: &dyn Fn(&ChartBucket) -> (f64, f64)| {
-        let points = envelope(&buckets, bucket_ms, pick);
+    let chart = |title: &str,
+                 unit: Unit,
+                 threshold: Option<f64>,
+                 pick: &dyn Fn(&ChartBucket) -> (f64, f64),
+                 current: Option<f64>| {
+        let mut points = envelope(&buckets, bucket_ms, pick);
+        // The line ends on the latest sample itself, so the value the chart calls "last"
+        // is the current one and not the maximum of the last bucket.
+        if let (Some(s), Some(v)) = (&latest, current) {
+            if s.ts >= start {
+                points.retain(|p| p.0 < s.ts);
+                points.push((s.ts, v));
+            }
+        }
         build(&ChartInput {
             title,
             unit,
@@ -127,23 +160,68 @@ pub async fn host_card(
             end_ms: now,
             points: &points,
             threshold,
-            max_points: 600,
+            max_points: 300,
         })
     };
     let charts = vec![
-        chart("CPU", Unit::Percent, Some(thresholds.cpu), &|b| (b.cpu_min, b.cpu_max)),
-        chart("Memory", Unit::Percent, Some(thresholds.memory), &|b| (b.memory_min, b.memory_max)),
-        chart("Swap", Unit::Percent, None, &|b| (b.swap_min, b.swap_max)),
-        chart("Disk", Unit::Percent, None, &|b| (b.disk_min, b.disk_max)),
-        chart("Load (1 min)", Unit::Plain, None, &|b| (b.load1_min, b.load1_max)),
-        chart("Network in", Unit::BytesPerSec, None, &|b| (b.net_rx_min, b.net_rx_max)),
-        chart("Network out", Unit::BytesPerSec, None, &|b| (b.net_tx_min, b.net_tx_max)),
+        chart(
+            "CPU",
+            Unit::Percent,
+            Some(thresholds.cpu),
+            &|b| (b.cpu_min, b.cpu_max),
+            latest.as_ref().map(|s| s.cpu),
+        ),
+        chart(
+            "Memory",
+            Unit::Percent,
+            Some(thresholds.memory),
+            &|b| (b.memory_min, b.memory_max),
+            latest.as_ref().map(|s| s.memory),
+        ),
+        chart(
+            "Swap",
+            Unit::Percent,
+            None,
+            &|b| (b.swap_min, b.swap_max),
+            latest.as_ref().map(|s| s.swap),
+        ),
+        chart(
+            "Disk",
+            Unit::Percent,
+            None,
+            &|b| (b.disk_min, b.disk_max),
+            latest.as_ref().map(|s| s.disk),
+        ),
+        chart(
+            "Load (1 min)",
+            Unit::Plain,
+            None,
+            &|b| (b.load1_min, b.load1_max),
+            latest.as_ref().map(|s| s.load1),
+        ),
+        chart(
+            "Network in",
+            Unit::BytesPerSec,
+            None,
+            &|b| (b.net_rx_min, b.net_rx_max),
+            latest.as_ref().map(|s| s.net_rx_bps),
+        ),
+        chart(
+            "Network out",
+            Unit::BytesPerSec,
+            None,
+            &|b| (b.net_tx_min, b.net_tx_max),
+            latest.as_ref().map(|s| s.net_tx_bps),
+        ),
     ];
     Ok(HostCard {
         id: host.id,
         name: host.name.clone(),
         status,
-        last_seen: host.last_seen_at.map(fmt_time).unwrap_or_else(|| "never".into()),
+        last_seen: host
+            .last_seen_at
+            .map(fmt_time)
+            .unwrap_or_else(|| "never".into()),
         stats,
         charts,
         range: key,
@@ -152,23 +230,38 @@ pub async fn host_card(
 }
 
 /// The user's effective thresholds, drawn as lines on the CPU and memory charts.
-pub async fn effective_thresholds(state: &AppState, user_id: i64) -> Result<ThresholdPair, PageError> {
+pub async fn effective_thresholds(
+    state: &AppState,
+    user_id: i64,
+) -> Result<ThresholdPair, PageError> {
     Ok(match state.store.user_thresholds(user_id).await? {
         Some(t) => t,
         None => state.store.global_thresholds().await?,
     })
 }
 
-pub async fn overview(State(state): State<AppState>, ctx: Ctx, Query(q): Query<OverviewQuery>) -> Result<Response, PageError> {
+pub async fn overview(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, PageError> {
     let user = ctx.require_user()?;
     let range = pick_range(q.range.as_deref());
     let thresholds = effective_thresholds(&state, user.id).await?;
     let now = now_ms();
     let hosts = state.store.list_hosts().await?;
     if let (true, Some(id)) = (ctx.htmx, q.host) {
-        let host = hosts.iter().find(|h| h.id == id).ok_or(PageError::NotFound)?;
+        let host = hosts
+            .iter()
+            .find(|h| h.id == id)
+            .ok_or(PageError::NotFound)?;
         let card = host_card(&state, host, thresholds, range, now).await?;
-        return Ok(render(&HostCardFragment { host: card }));
+        let mut resp = render(&HostCardFragment { host: card });
+        resp.headers_mut().insert(
+            super::COMPRESSIBLE,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return Ok(resp);
     }
     let mut cards = Vec::with_capacity(hosts.len());
     for h in &hosts {
@@ -178,7 +271,11 @@ pub async fn overview(State(state): State<AppState>, ctx: Ctx, Query(q): Query<O
         nav: Nav::new(&ctx, "overview"),
         ranges: RANGES
             .iter()
-            .map(|r| RangeChoice { key: r.0, label: r.1, selected: r.0 == range.0 })
+            .map(|r| RangeChoice {
+                key: r.0,
+                label: r.1,
+                selected: r.0 == range.0,
+            })
             .collect(),
         range_label: range.1,
         hosts: cards,

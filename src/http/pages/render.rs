@@ -27,7 +27,12 @@ impl Nav {
     }
 
     fn anonymous() -> Self {
-        Self { user: None, admin: false, csrf: String::new(), active: "" }
+        Self {
+            user: None,
+            admin: false,
+            csrf: String::new(),
+            active: "",
+        }
     }
 }
 
@@ -75,11 +80,21 @@ fn title_for(status: StatusCode) -> String {
 /// then swap it in instead of garbage; see static/app.js).
 pub fn error_page(status: StatusCode, message: &str, ctx: &Ctx) -> Response {
     if ctx.htmx {
-        return render_status(status, &InlineError { message: message.to_owned() });
+        return render_status(
+            status,
+            &InlineError {
+                message: message.to_owned(),
+            },
+        );
     }
     render_status(
         status,
-        &ErrorPage { nav: Nav::new(ctx, ""), status: status.as_u16(), title: title_for(status), message: message.to_owned() },
+        &ErrorPage {
+            nav: Nav::new(ctx, ""),
+            status: status.as_u16(),
+            title: title_for(status),
+            message: message.to_owned(),
+        },
     )
 }
 
@@ -133,13 +148,15 @@ impl IntoResponse for PageError {
             PageError::LoginRequired => {
                 let mut r = Redirect::to("/dashboard/login").into_response();
                 // htmx follows this header instead of swapping the login page into a card.
-                r.headers_mut().insert("hx-redirect", HeaderValue::from_static("/dashboard/login"));
+                r.headers_mut()
+                    .insert("hx-redirect", HeaderValue::from_static("/dashboard/login"));
                 r
             }
             PageError::NotFound => plain_error(StatusCode::NOT_FOUND),
             PageError::Unavailable => {
                 let mut r = plain_error(StatusCode::SERVICE_UNAVAILABLE);
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 r
             }
             PageError::Internal => plain_error(StatusCode::INTERNAL_SERVER_ERROR),

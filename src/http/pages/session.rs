@@ -49,7 +49,10 @@ fn internal<E: std::fmt::Display>(e: E) -> PageError {
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, msg)| internal(msg))?;
@@ -57,10 +60,16 @@ impl FromRequestParts<AppState> for Ctx {
         let now = now_ms();
         let mut user = None;
         let mut admin = false;
-        if let Some(mut auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(internal)? {
+        if let Some(mut auth) = session
+            .get::<SessionAuth>(AUTH_KEY)
+            .await
+            .map_err(internal)?
+        {
             let s = &state.settings;
-            let idle_ms = i64::try_from(s.session_idle_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-            let abs_ms = i64::try_from(s.session_absolute_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            let idle_ms =
+                i64::try_from(s.session_idle_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            let abs_ms =
+                i64::try_from(s.session_absolute_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
             let mut valid = now - auth.seen_at <= idle_ms && now - auth.auth_at <= abs_ms;
             if valid {
                 if let Some(id) = auth.user_id {
@@ -91,7 +100,13 @@ impl FromRequestParts<AppState> for Ctx {
                 t
             }
         };
-        Ok(Ctx { session, user, admin, csrf, htmx })
+        Ok(Ctx {
+            session,
+            user,
+            admin,
+            csrf,
+            htmx,
+        })
     }
 }
 
@@ -108,7 +123,10 @@ impl Ctx {
             auth_at: now,
             seen_at: now,
         };
-        self.session.insert(AUTH_KEY, &auth).await.map_err(internal)?;
+        self.session
+            .insert(AUTH_KEY, &auth)
+            .await
+            .map_err(internal)?;
         let (t, _) = tokens::generate();
         self.session.insert(CSRF_KEY, &t).await.map_err(internal)?;
         self.csrf = t;
@@ -167,7 +185,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             ));
         }
         let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|_| {
-            error_page(StatusCode::UNPROCESSABLE_ENTITY, "The form was incomplete or malformed.", &ctx)
+            error_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The form was incomplete or malformed.",
+                &ctx,
+            )
         })?;
         Ok(CsrfForm { ctx, form })
     }

@@ -55,7 +55,10 @@ fn parse_field(raw: &str, name: &str) -> Result<f64, String> {
 }
 
 /// Validates the form; on failure, the page to show again with inline errors.
-pub fn validate_thresholds(form: &ThresholdsForm, mut page: ThresholdsView) -> Result<ThresholdPair, Box<ThresholdsView>> {
+pub fn validate_thresholds(
+    form: &ThresholdsForm,
+    mut page: ThresholdsView,
+) -> Result<ThresholdPair, Box<ThresholdsView>> {
     let cpu = parse_field(&form.cpu_threshold, "CPU threshold");
     let memory = parse_field(&form.memory_threshold, "Memory threshold");
     match (cpu, memory) {
@@ -72,8 +75,16 @@ pub fn validate_thresholds(form: &ThresholdsForm, mut page: ThresholdsView) -> R
 
 pub fn thresholds_view(t: ThresholdPair, own: bool, admin: bool) -> ThresholdsView {
     ThresholdsView {
-        action: if admin { "/dashboard/admin/thresholds" } else { "/dashboard/thresholds" },
-        heading: if admin { "Global thresholds" } else { "My thresholds" },
+        action: if admin {
+            "/dashboard/admin/thresholds"
+        } else {
+            "/dashboard/thresholds"
+        },
+        heading: if admin {
+            "Global thresholds"
+        } else {
+            "My thresholds"
+        },
         cpu: fmt_num(t.cpu),
         memory: fmt_num(t.memory),
         cpu_error: None,
@@ -89,21 +100,33 @@ pub async fn thresholds(State(state): State<AppState>, ctx: Ctx) -> Result<Respo
         Some(t) => (t, true),
         None => (state.store.global_thresholds().await?, false),
     };
-    Ok(render(&ThresholdsPage { nav: Nav::new(&ctx, "thresholds"), form: thresholds_view(t, own, false) }))
+    Ok(render(&ThresholdsPage {
+        nav: Nav::new(&ctx, "thresholds"),
+        form: thresholds_view(t, own, false),
+    }))
 }
 
-pub async fn save_thresholds(State(state): State<AppState>, f: CsrfForm<ThresholdsForm>) -> Result<Response, PageError> {
+pub async fn save_thresholds(
+    State(state): State<AppState>,
+    f: CsrfForm<ThresholdsForm>,
+) -> Result<Response, PageError> {
     let CsrfForm { ctx, form } = f;
     let user = ctx.require_user()?;
     let nav = Nav::new(&ctx, "thresholds");
     match validate_thresholds(&form, thresholds_view(ThresholdPair::DEFAULT, true, false)) {
         Ok(t) => {
-            state.store.set_user_thresholds(user.id, t, now_ms()).await?;
+            state
+                .store
+                .set_user_thresholds(user.id, t, now_ms())
+                .await?;
             let mut form = thresholds_view(t, true, false);
             form.saved = true;
             Ok(render(&ThresholdsPage { nav, form }))
         }
-        Err(form) => Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &ThresholdsPage { nav, form: *form })),
+        Err(form) => Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ThresholdsPage { nav, form: *form },
+        )),
     }
 }
 
@@ -127,9 +150,20 @@ pub struct TokensPage {
     pub ttl_choices: Vec<(u32, &'static str, bool)>,
 }
 
-const TTL_DAYS: [(u32, &str); 4] = [(1, "1 day"), (30, "30 days"), (90, "90 days"), (365, "1 year")];
+const TTL_DAYS: [(u32, &str); 4] = [
+    (1, "1 day"),
+    (30, "30 days"),
+    (90, "90 days"),
+    (365, "1 year"),
+];
 
-async fn tokens_page(state: &AppState, ctx: &Ctx, created: Option<String>, error: Option<String>, name: String) -> Result<TokensPage, PageError> {
+async fn tokens_page(
+    state: &AppState,
+    ctx: &Ctx,
+    created: Option<String>,
+    error: Option<String>,
+    name: String,
+) -> Result<TokensPage, PageError> {
     let user = ctx.require_user()?;
     let rows = state.store.list_tokens(user.id, now_ms()).await?;
     Ok(TokensPage {
@@ -140,7 +174,10 @@ async fn tokens_page(state: &AppState, ctx: &Ctx, created: Option<String>, error
                 id: t.token_hash,
                 name: t.name,
                 created: fmt_time(t.created_at),
-                last_used: t.last_used_at.map(fmt_time).unwrap_or_else(|| "never".into()),
+                last_used: t
+                    .last_used_at
+                    .map(fmt_time)
+                    .unwrap_or_else(|| "never".into()),
                 expires: fmt_time(t.expires_at),
             })
             .collect(),
@@ -152,7 +189,9 @@ async fn tokens_page(state: &AppState, ctx: &Ctx, created: Option<String>, error
 }
 
 pub async fn tokens_list(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
-    Ok(render(&tokens_page(&state, &ctx, None, None, String::new()).await?))
+    Ok(render(
+        &tokens_page(&state, &ctx, None, None, String::new()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -163,16 +202,33 @@ pub struct NewTokenForm {
     pub ttl_days: u32,
 }
 
-pub async fn create_token(State(state): State<AppState>, f: CsrfForm<NewTokenForm>) -> Result<Response, PageError> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    f: CsrfForm<NewTokenForm>,
+) -> Result<Response, PageError> {
     let CsrfForm { ctx, form } = f;
     let user = ctx.require_user()?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        let page = tokens_page(&state, &ctx, None, Some("Give the token a name of 1 to 64 characters.".into()), form.name.clone()).await?;
+        let page = tokens_page(
+            &state,
+            &ctx,
+            None,
+            Some("Give the token a name of 1 to 64 characters.".into()),
+            form.name.clone(),
+        )
+        .await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let Some(days) = TTL_DAYS.iter().map(|d| d.0).find(|d| *d == form.ttl_days) else {
-        let page = tokens_page(&state, &ctx, None, Some("Choose one of the offered lifetimes.".into()), form.name.clone()).await?;
+        let page = tokens_page(
+            &state,
+            &ctx,
+            None,
+            Some("Choose one of the offered lifetimes.".into()),
+            form.name.clone(),
+        )
+        .await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let now = now_ms();
@@ -188,7 +244,9 @@ pub async fn create_token(State(state): State<AppState>, f: CsrfForm<NewTokenFor
         })
         .await?;
     tracing::info!(user_id = user.id, "API token created");
-    Ok(render(&tokens_page(&state, &ctx, Some(token), None, String::new()).await?))
+    Ok(render(
+        &tokens_page(&state, &ctx, Some(token), None, String::new()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -196,12 +254,17 @@ pub struct RevokeForm {
     pub id: String,
 }
 
-pub async fn revoke_token(State(state): State<AppState>, f: CsrfForm<RevokeForm>) -> Result<Response, PageError> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    f: CsrfForm<RevokeForm>,
+) -> Result<Response, PageError> {
     let CsrfForm { ctx, form } = f;
     let user = ctx.require_user()?;
     // Scoped to the owner: another user's token id revokes nothing.
     if state.store.delete_user_token(user.id, &form.id).await? {
         tracing::info!(user_id = user.id, "API token revoked");
     }
-    Ok(render(&tokens_page(&state, &ctx, None, None, String::new()).await?))
+    Ok(render(
+        &tokens_page(&state, &ctx, None, None, String::new()).await?,
+    ))
 }
