@@ -188,6 +188,24 @@ async fn assert_to_login(resp: Response) {
     assert_redirect(&resp, StatusCode::SEE_OTHER, "/dashboard/login");
 }
 
+/// An htmx request that needs a login: not a redirect (XMLHttpRequest would follow it
+/// silently and htmx would swap the login page in) but `HX-Redirect` to the login page.
+async fn assert_htmx_to_login(resp: Response, what: &str) {
+    let status = resp.status();
+    assert!(
+        status.is_client_error(),
+        "{what}: htmx got {status}, which XHR would follow or htmx would swap"
+    );
+    assert_eq!(header(resp.headers(), "location"), None, "{what}");
+    assert_eq!(
+        header(resp.headers(), "hx-redirect").as_deref(),
+        Some("/dashboard/login"),
+        "{what}"
+    );
+    let body = resp.text().await.unwrap();
+    assert!(!body.contains("<html"), "{what}: {body}");
+}
+
 /// The value of the session cookie a response sets, if it sets one.
 fn set_cookie_value(resp: &Response) -> Option<String> {
     resp.headers()
@@ -404,19 +422,11 @@ async fn logged_out_user_pages_redirect_to_login() {
         assert_redirect(&resp, StatusCode::SEE_OTHER, "/dashboard/login");
 
         let resp = b.get_htmx(path).await;
-        assert_redirect(&resp, StatusCode::SEE_OTHER, "/dashboard/login");
-        assert_eq!(
-            header(resp.headers(), "hx-redirect").as_deref(),
-            Some("/dashboard/login"),
-            "{path}"
-        );
+        assert_htmx_to_login(resp, path).await;
     }
     // The host-card poll too.
-    let resp = b
-        .get_htmx(&format!("/dashboard?host={}&range=15m", app.local_host_id))
-        .await;
-    assert_redirect(&resp, StatusCode::SEE_OTHER, "/dashboard/login");
-    assert!(resp.headers().contains_key("hx-redirect"));
+    let path = format!("/dashboard?host={}&range=15m", app.local_host_id);
+    assert_htmx_to_login(b.get_htmx(&path).await, &path).await;
 
     // A logged-out form post with a valid (anonymous) CSRF token still needs a login.
     let csrf = b.csrf("/dashboard/login").await;
@@ -2010,13 +2020,12 @@ fn the_markup_checker_catches_what_a_strict_csp_blocks() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Known bugs, asserted the way they should behave (run with `--ignored`)
+// Regressions: htmx login redirects, history restores, malformed queries
 
 /// htmx sends its requests with XMLHttpRequest, which follows a 303 by itself: htmx only
-/// sees the final 200 login page (without `HX-Redirect`) and swaps it into the polling
+/// saw the final 200 login page (without `HX-Redirect`) and swapped it into the polling
 /// element. The `hx-redirect` header must come on a response XHR does not follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: HX-Redirect on a 303 is invisible to htmx (src/http/pages/render.rs PageError::LoginRequired)"]
 async fn htmx_login_redirect_is_visible_to_htmx() {
     let app = spawn_dashboard().await;
     let b = Browser::new(&app);
@@ -2035,9 +2044,8 @@ async fn htmx_login_redirect_is_visible_to_htmx() {
 /// With `historyCacheSize: 0` every back/forward to a URL that htmx pushed (the alerts
 /// filters and pager use `hx-push-url`) is a history-cache miss, and htmx 2 re-fetches the
 /// URL with `HX-Request: true` plus `HX-History-Restore-Request: true` and swaps the answer
-/// into `<body>`. The server answers with the bare table, so the layout disappears.
+/// into `<body>`. Answered with the bare table, the layout disappeared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: history-restore requests get the htmx fragment (src/http/pages/session.rs Ctx::htmx)"]
 async fn htmx_history_restore_gets_the_full_page() {
     let app = spawn_dashboard().await;
     let b = Browser::new(&app);
@@ -2058,18 +2066,19 @@ async fn htmx_history_restore_gets_the_full_page() {
     assert!(body.contains(r#"<nav aria-label="Main">"#));
 }
 
-/// A malformed query on a dashboard URL (which users can edit) answers axum's rejection,
+/// A malformed query on a dashboard URL (which users can edit) answered axum's rejection,
 /// turned into API-style JSON by `normalize_errors`, instead of an error page in the layout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Query<...> rejections on /dashboard pages are JSON (src/http/pages/overview.rs, alerts.rs)"]
 async fn malformed_dashboard_queries_get_an_html_error_page() {
     let app = spawn_dashboard().await;
     let b = Browser::new(&app);
     b.register_new().await;
     for path in ["/dashboard/alerts?page=abc", "/dashboard?host=abc"] {
-        let resp = b.get(path).await;
-        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
-        let ct = header(resp.headers(), "content-type").unwrap_or_default();
-        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+        let body = full_page(b.get(path).await, StatusCode::BAD_REQUEST, path).await;
+        assert!(!body.contains("detail"), "{path}: {body}");
     }
+    // Well-formed but unknown values are not errors.
+    b.page("/dashboard?range=zz", StatusCode::OK).await;
+    b.page("/dashboard/alerts?page=-5&metric=zz", StatusCode::OK)
+        .await;
 }

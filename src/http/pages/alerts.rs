@@ -1,13 +1,13 @@
 //! The alerts table: filter by metric and state, paginated, refreshed by htmx. One handler
 //! answers the full page or, for htmx, the table alone.
 
-use super::render::{fmt_time, render, Nav, PageError};
+use super::render::{fmt_time, render, Nav, PageError, PageQuery};
 use super::session::Ctx;
 use crate::domain::MetricKind;
 use crate::http::state::AppState;
 use crate::store::AlertFilter;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -70,7 +70,7 @@ fn query_string(metric: &str, state: &str, page: i64) -> String {
 pub async fn alerts(
     State(state): State<AppState>,
     ctx: Ctx,
-    Query(q): Query<AlertsQuery>,
+    PageQuery(q): PageQuery<AlertsQuery>,
 ) -> Result<Response, PageError> {
     let user = ctx.require_user()?;
     // Unknown filter values fall back to "all" rather than erroring: they come from links.

@@ -1,14 +1,14 @@
 //! The overview: one card per host with current values and live SVG charts. The same
 //! handler renders the whole page, or (for htmx polls) one host's card.
 
-use super::render::{fmt_bytes, fmt_rate, fmt_time, fmt_uptime, render, Nav, PageError};
+use super::render::{fmt_bytes, fmt_rate, fmt_time, fmt_uptime, render, Nav, PageError, PageQuery};
 use super::session::Ctx;
 use crate::charts::{build, ChartInput, ChartView, Unit};
 use crate::domain::now_ms;
 use crate::http::state::AppState;
 use crate::store::{ChartBucket, Host, Sample, ThresholdPair};
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -243,7 +243,7 @@ pub async fn effective_thresholds(
 pub async fn overview(
     State(state): State<AppState>,
     ctx: Ctx,
-    Query(q): Query<OverviewQuery>,
+    PageQuery(q): PageQuery<OverviewQuery>,
 ) -> Result<Response, PageError> {
     let user = ctx.require_user()?;
     let range = pick_range(q.range.as_deref());

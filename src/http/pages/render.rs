@@ -115,8 +115,13 @@ pub fn plain_error(status: StatusCode) -> Response {
 /// Failures a page handler can return.
 #[derive(Debug)]
 pub enum PageError {
-    /// Not logged in: to the login page (htmx gets `HX-Redirect`).
-    LoginRequired,
+    /// Not logged in: to the login page. htmx requests get `HX-Redirect` on a 401, since
+    /// XMLHttpRequest would follow a 303 silently and htmx would swap the login page in.
+    LoginRequired {
+        htmx: bool,
+    },
+    /// A malformed query string on a dashboard URL.
+    BadRequest,
     NotFound,
     Unavailable,
     Internal,
@@ -135,7 +140,7 @@ impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::Unavailable => PageError::Unavailable,
-            ApiError::Unauthorized(_) => PageError::LoginRequired,
+            ApiError::Unauthorized(_) => PageError::LoginRequired { htmx: false },
             ApiError::NotFound(_) => PageError::NotFound,
             _ => PageError::Internal,
         }
@@ -145,13 +150,21 @@ impl From<ApiError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
-            PageError::LoginRequired => {
-                let mut r = Redirect::to("/dashboard/login").into_response();
-                // htmx follows this header instead of swapping the login page into a card.
+            PageError::LoginRequired { htmx: false } => {
+                Redirect::to("/dashboard/login").into_response()
+            }
+            PageError::LoginRequired { htmx: true } => {
+                let mut r = render_status(
+                    StatusCode::UNAUTHORIZED,
+                    &InlineError {
+                        message: "Your session has ended; log in again.".into(),
+                    },
+                );
                 r.headers_mut()
                     .insert("hx-redirect", HeaderValue::from_static("/dashboard/login"));
                 r
             }
+            PageError::BadRequest => plain_error(StatusCode::BAD_REQUEST),
             PageError::NotFound => plain_error(StatusCode::NOT_FOUND),
             PageError::Unavailable => {
                 let mut r = plain_error(StatusCode::SERVICE_UNAVAILABLE);
@@ -201,5 +214,24 @@ pub fn fmt_uptime(secs: i64) -> String {
         format!("{h}h {m}m")
     } else {
         format!("{m}m")
+    }
+}
+
+/// `Query<T>` whose rejection is an HTML error page in the layout, not API JSON.
+pub struct PageQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for PageQuery<T>
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| PageQuery(v))
+            .map_err(|_| PageError::BadRequest)
     }
 }

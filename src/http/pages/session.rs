@@ -56,7 +56,10 @@ impl FromRequestParts<AppState> for Ctx {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, msg)| internal(msg))?;
-        let htmx = parts.headers.contains_key("hx-request");
+        // A history restore (back/forward after a cache miss) replaces the whole body, so
+        // it needs the full page even though htmx sends it.
+        let htmx = parts.headers.contains_key("hx-request")
+            && !parts.headers.contains_key("hx-history-restore-request");
         let now = now_ms();
         let mut user = None;
         let mut admin = false;
@@ -141,7 +144,9 @@ impl Ctx {
     }
 
     pub fn require_user(&self) -> Result<&User, PageError> {
-        self.user.as_ref().ok_or(PageError::LoginRequired)
+        self.user
+            .as_ref()
+            .ok_or(PageError::LoginRequired { htmx: self.htmx })
     }
 }
 
