@@ -120,7 +120,8 @@ pub trait Store: Send + Sync + 'static {
     async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> StoreResult<()>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
-    /// Disables or enables an account and ends its dashboard sessions.
+    /// Disables or enables an account and ends its dashboard sessions; disabling also
+    /// deletes its API tokens.
     async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<bool>;
     /// Ends every dashboard session of the user (bumps the session epoch).
     async fn end_user_sessions(&self, id: i64) -> StoreResult<bool>;

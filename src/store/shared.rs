@@ -87,11 +87,21 @@ macro_rules! impl_store {
             }
 
             async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<bool> {
+                let mut tx = self.w().begin().await?;
                 let r = sqlx::query("UPDATE users SET disabled = $1, session_epoch = session_epoch + 1 WHERE id = $2")
                     .bind(disabled)
                     .bind(id)
-                    .execute(self.w())
+                    .execute(&mut *tx)
                     .await?;
+                // A disabled account may be a compromised one: its API tokens do not come
+                // back when it is enabled again.
+                if disabled {
+                    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(r.rows_affected() > 0)
             }
 

@@ -89,11 +89,22 @@ pub async fn alerts(
         metric: metric.clone(),
         firing,
     };
-    let (alerts, total) = state
+    let (mut alerts, total) = state
         .store
         .list_alerts_filtered(user.id, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await?;
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    // A page past the end (an old link, alerts gone) shows the last page instead.
+    let page = if page > pages {
+        alerts = state
+            .store
+            .list_alerts_filtered(user.id, &filter, PAGE_SIZE, (pages - 1) * PAGE_SIZE)
+            .await?
+            .0;
+        pages
+    } else {
+        page
+    };
     let metric_key = metric.unwrap_or_else(|| "all".into());
     let d = AlertsData {
         rows: alerts

@@ -91,7 +91,17 @@ pub async fn login(
             } else {
                 msg
             };
-            render_status(status, &page(&ctx, false, &form.username, Some(msg)))
+            let mut resp = render_status(status, &page(&ctx, false, &form.username, Some(msg)));
+            if let ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } = e
+            {
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    retry_after_secs.max(1).into(),
+                );
+            }
+            resp
         }
     }
 }
@@ -119,13 +129,9 @@ pub async fn register(State(state): State<AppState>, f: CsrfForm<CredentialsForm
 pub struct Empty {}
 
 pub async fn logout(f: CsrfForm<Empty>) -> Result<Response, PageError> {
+    // Deleting the server-side session is what logs out; the cookie is expired too.
     f.ctx.end().await?;
-    let mut r = Redirect::to("/dashboard/login").into_response();
-    r.headers_mut().insert(
-        "clear-site-data",
-        axum::http::HeaderValue::from_static("\"cookies\""),
-    );
-    Ok(r)
+    Ok(Redirect::to("/dashboard/login").into_response())
 }
 
 pub async fn not_found(ctx: Ctx) -> Response {
