@@ -12,7 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -360,7 +360,14 @@ impl Browser {
             )
             .await;
         assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+        // The README's screenshots are refreshed only on request
+        // (WATCHPOST_UPDATE_SCREENSHOTS=1), so a plain test run leaves the tree clean.
+        let base = if std::env::var_os("WATCHPOST_UPDATE_SCREENSHOTS").is_some() {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        };
+        let path = base.join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("screenshot dir");
         std::fs::write(&path, &png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         path
