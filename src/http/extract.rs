@@ -80,25 +80,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// The token presented in the `token` header or as `Authorization: Bearer`. Query strings
-/// are never consulted: URLs end up in logs and browser history.
-pub fn presented_token(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get("token").and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        if !v.is_empty() {
-            return Some(v);
-        }
-    }
-    let auth = parts
+/// are never consulted: URLs end up in logs and browser history. An `Authorization`
+/// header that is not a usable Bearer token, or one that disagrees with the `token`
+/// header, is refused rather than silently ignored.
+pub fn presented_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
         .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, rest) = auth.trim().split_once(' ')?;
-    if scheme.eq_ignore_ascii_case("bearer") {
-        let t = rest.trim();
-        (!t.is_empty()).then_some(t)
-    } else {
-        None
+        .get("token")
+        .map(|v| v.to_str().map(str::trim).unwrap_or(""))
+        .filter(|v| !v.is_empty());
+    let bearer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let raw = v.to_str().map(str::trim).unwrap_or("");
+            match raw.split_once(' ') {
+                Some((scheme, rest))
+                    if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() =>
+                {
+                    Some(rest.trim())
+                }
+                _ => return Err(ApiError::Unauthorized("malformed Authorization header")),
+            }
+        }
+    };
+    match (header, bearer) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::Unauthorized(
+            "the token header and the Authorization header disagree",
+        )),
+        (Some(t), _) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(ApiError::Unauthorized("missing token")),
     }
 }
 
@@ -118,7 +128,7 @@ impl FromRequestParts<AppState> for ApiUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = presented_token(parts).ok_or(ApiError::Unauthorized("missing token"))?;
+        let token = presented_token(parts)?;
         // Valid tokens are 64 hex characters; anything else cannot match, skip the lookup.
         if token.len() > 256 {
             return Err(ApiError::Unauthorized("invalid or expired token"));

@@ -594,3 +594,39 @@ async fn usernames_are_unique_regardless_of_case_and_login_ignores_case() {
     assert_eq!(owner.user.id, id);
     assert_eq!(owner.user.username, name);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_or_malformed_authorization_is_refused() {
+    let app = spawn_app().await;
+    let token = app.register_and_login().await;
+    let send = |headers: Vec<(&'static str, String)>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    // The same token twice is fine.
+    let ok = send(vec![
+        ("token", token.clone()),
+        ("authorization", format!("Bearer {token}")),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    for headers in [
+        vec![
+            ("token", token.clone()),
+            ("authorization", "Bearer nope".to_owned()),
+        ],
+        vec![
+            ("token", token.clone()),
+            ("authorization", "Basic YTpi".to_owned()),
+        ],
+        vec![("authorization", "Bearer".to_owned())],
+        vec![("authorization", token.clone())],
+    ] {
+        let resp = send(headers.clone()).await.unwrap();
+        assert_error(resp, StatusCode::UNAUTHORIZED).await;
+    }
+}

@@ -83,7 +83,7 @@ async fn thresholds_reject_invalid_values() {
         json!({"cpu_threshold": [50]}),
         json!({"cpu_threshold": null}),
         json!({"cpu_threshold": null, "memory_threshold": null}),
-        json!({}),
+        json!({"cpu_threshold": 50, "memory_threshold": null}),
         json!({"cpu_threshold": 50, "disk_threshold": 50}),
         json!({"cpu_threshold": 50, "memory_threshold": 200}),
         json!(50),
@@ -129,4 +129,24 @@ async fn thresholds_reject_invalid_values() {
         .unwrap();
     assert_error(anon, StatusCode::UNAUTHORIZED).await;
     assert_error(app.get_anon("/thresholds").await, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_update_changes_nothing() {
+    let app = spawn_app().await;
+    let token = app.register_and_login().await;
+    let resp = app.post_json("/thresholds", &json!({}), &token).await;
+    let body = json_with_status(resp, StatusCode::OK).await;
+    assert_eq!(
+        body,
+        json!({"cpu_threshold": 80.0, "memory_threshold": 75.0})
+    );
+    let resp = app
+        .post_json("/thresholds", &json!({"memory_threshold": 60}), &token)
+        .await;
+    let body = json_with_status(resp, StatusCode::OK).await;
+    assert_eq!(
+        body,
+        json!({"cpu_threshold": 80.0, "memory_threshold": 60.0})
+    );
 }

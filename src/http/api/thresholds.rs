@@ -27,23 +27,25 @@ impl From<ThresholdPair> for Thresholds {
     }
 }
 
-/// New thresholds; an omitted field keeps its current value.
+/// New thresholds; an omitted field keeps its current value (so `{}` changes nothing).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdsUpdate {
-    #[schema(minimum = 0, maximum = 100)]
+    #[serde(default, deserialize_with = "number")]
+    #[schema(minimum = 0, maximum = 100, nullable = false)]
     pub cpu_threshold: Option<f64>,
-    #[schema(minimum = 0, maximum = 100)]
+    #[serde(default, deserialize_with = "number")]
+    #[schema(minimum = 0, maximum = 100, nullable = false)]
     pub memory_threshold: Option<f64>,
+}
+
+/// A present field must be a number: `null` is refused rather than read as "omitted".
+fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    f64::deserialize(d).map(Some)
 }
 
 impl ThresholdsUpdate {
     fn apply(&self, current: ThresholdPair) -> Result<ThresholdPair, ApiError> {
-        if self.cpu_threshold.is_none() && self.memory_threshold.is_none() {
-            return Err(ApiError::Validation(
-                "give cpu_threshold and/or memory_threshold (numbers between 0 and 100)".into(),
-            ));
-        }
         let pick = |v: Option<f64>, cur: f64, name: &str| -> Result<f64, ApiError> {
             match v {
                 None => Ok(cur),
