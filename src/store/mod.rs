@@ -197,6 +197,14 @@ pub trait Store: Send + Sync + 'static {
         t: ThresholdPair,
         now: i64,
     ) -> StoreResult<()>;
+    /// The user's own thresholds, or the global ones while they have none; the flag says
+    /// whether they are the user's own.
+    async fn effective_thresholds(&self, user_id: i64) -> StoreResult<(ThresholdPair, bool)> {
+        Ok(match self.user_thresholds(user_id).await? {
+            Some(t) => (t, true),
+            None => (self.global_thresholds().await?, false),
+        })
+    }
     /// Every user's own thresholds (users without their own are absent).
     async fn all_user_thresholds(&self) -> StoreResult<Vec<(i64, ThresholdPair)>>;
 

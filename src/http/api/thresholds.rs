@@ -62,10 +62,7 @@ impl ThresholdsUpdate {
 }
 
 async fn effective(state: &AppState, user_id: i64) -> Result<ThresholdPair, ApiError> {
-    Ok(match state.store.user_thresholds(user_id).await? {
-        Some(t) => t,
-        None => state.store.global_thresholds().await?,
-    })
+    Ok(state.store.effective_thresholds(user_id).await?.0)
 }
 
 /// Your thresholds (the global ones until you set your own).

@@ -229,17 +229,6 @@ pub async fn host_card(
     })
 }
 
-/// The user's effective thresholds, drawn as lines on the CPU and memory charts.
-pub async fn effective_thresholds(
-    state: &AppState,
-    user_id: i64,
-) -> Result<ThresholdPair, PageError> {
-    Ok(match state.store.user_thresholds(user_id).await? {
-        Some(t) => t,
-        None => state.store.global_thresholds().await?,
-    })
-}
-
 pub async fn overview(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -247,7 +236,8 @@ pub async fn overview(
 ) -> Result<Response, PageError> {
     let user = ctx.require_user()?;
     let range = pick_range(q.range.as_deref());
-    let thresholds = effective_thresholds(&state, user.id).await?;
+    // Drawn as lines on the CPU and memory charts.
+    let (thresholds, _) = state.store.effective_thresholds(user.id).await?;
     let now = now_ms();
     let hosts = state.store.list_hosts().await?;
     if let (true, Some(id)) = (ctx.htmx, q.host) {

@@ -96,10 +96,7 @@ pub fn thresholds_view(t: ThresholdPair, own: bool, admin: bool) -> ThresholdsVi
 
 pub async fn thresholds(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let user = ctx.require_user()?;
-    let (t, own) = match state.store.user_thresholds(user.id).await? {
-        Some(t) => (t, true),
-        None => (state.store.global_thresholds().await?, false),
-    };
+    let (t, own) = state.store.effective_thresholds(user.id).await?;
     Ok(render(&ThresholdsPage {
         nav: Nav::new(&ctx, "thresholds"),
         form: thresholds_view(t, own, false),
