@@ -165,7 +165,11 @@ pub(crate) fn y_scale(unit: Unit, data: Option<(f64, f64)>, threshold: Option<f6
         // Only when everything is zero.
         hi = lo + 1.0;
     }
-    let step = nice_step((hi / 2.0 - lo / 2.0) / 2.0);
+    let mut step = nice_step((hi / 2.0 - lo / 2.0) / 2.0);
+    // Bytes come in whole units: no "0.25 B/s" ticks on an idle interface.
+    if matches!(unit, Unit::Bytes | Unit::BytesPerSec) && step < 1.0 {
+        step = 1.0;
+    }
     if step.is_finite() && step > 0.0 {
         let first = (lo / step).floor();
         let last = (hi / step).ceil();

@@ -418,3 +418,15 @@ proptest! {
         prop_assert_eq!(out.len(), buckets.min(points.len()));
     }
 }
+
+#[test]
+fn idle_byte_rates_get_whole_byte_ticks() {
+    let pts: Vec<(i64, f64)> = (0..60).map(|i| (T0 + i * 1000, 0.0)).collect();
+    let view = build(&input("Network in", Unit::BytesPerSec, &pts));
+    let labels: Vec<&str> = view.y_ticks.iter().map(|t| t.label.as_str()).collect();
+    assert!(!labels.is_empty());
+    assert!(
+        labels.iter().all(|l| !l.contains('.')),
+        "fractional byte ticks: {labels:?}"
+    );
+}
