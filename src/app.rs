@@ -19,6 +19,8 @@ pub struct App {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    /// SQLite only: refuses a second server on the same database file.
+    _lock: Option<crate::store::ServerLock>,
 }
 
 impl App {
@@ -30,6 +32,12 @@ impl App {
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
+        let lock = match crate::store::Backend::from_url(&settings.database_url)? {
+            crate::store::Backend::Sqlite => {
+                Some(crate::store::ServerLock::acquire(&settings.database_url)?)
+            }
+            crate::store::Backend::Postgres => None,
+        };
         let store = crate::store::connect(&settings).await?;
         let local_host = crate::collect::local_hostname();
         let local_host_id = store
@@ -47,6 +55,7 @@ impl App {
             listener,
             addr,
             state,
+            _lock: lock,
         })
     }
 
@@ -69,10 +78,12 @@ impl App {
     /// Serves until `shutdown` resolves, then stops background tasks, drains connections
     /// and closes the database pool.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        // The lock lives until the server has fully stopped.
         let App {
             listener,
             addr,
             state,
+            _lock: lock,
         } = self;
         let settings = state.settings.clone();
         let (stop_tx, stop) = Stop::new();
@@ -115,6 +126,7 @@ impl App {
             let _ = h.await;
         }
         store.close().await;
+        drop(lock);
         tracing::info!("stopped");
         Ok(())
     }

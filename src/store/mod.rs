@@ -8,7 +8,7 @@ mod sqlite;
 
 pub use models::*;
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{ServerLock, SqliteStore};
 
 use async_trait::async_trait;
 use std::sync::Arc;

@@ -15,6 +15,40 @@ pub struct SqliteStore {
     writer: SqlitePool,
 }
 
+/// Holds an exclusive lock on `<database>.lock` for as long as it lives: SQLite's WAL
+/// needs all writers on one host, and two servers on one file would each evaluate alerts
+/// and run jobs as if alone. Other tools (`watchpost seed`, `sqlite3`) may still open the
+/// database; only a second server is refused.
+pub struct ServerLock {
+    _file: std::fs::File,
+}
+
+impl ServerLock {
+    pub fn acquire(database_url: &str) -> anyhow::Result<Self> {
+        let opts = SqliteConnectOptions::from_str(database_url).context("invalid SQLite URL")?;
+        let mut path = opts.get_filename().as_os_str().to_owned();
+        path.push(".lock");
+        let path = std::path::PathBuf::from(path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("creating lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another watchpost server is already using {} (lock file {}); several replicas need PostgreSQL",
+                opts.get_filename().display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+}
+
 impl SqliteStore {
     const BACKEND: Backend = Backend::Sqlite;
 

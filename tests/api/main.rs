@@ -7,6 +7,7 @@ mod browser_support;
 mod errors;
 mod health;
 mod helpers;
+mod lock;
 mod metrics;
 mod pages;
 mod rollups;
