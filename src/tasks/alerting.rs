@@ -98,10 +98,10 @@ impl AlertEngine {
                 }
             }
         }
-        let new: Vec<NewAlert> = opens.iter().map(|(_, a)| a.clone()).collect();
+        let (keys, new): (Vec<EpisodeKey>, Vec<NewAlert>) = opens.into_iter().unzip();
         match self.store.apply_alert_changes(&new, &resolves).await {
             Ok(ids) => {
-                for ((key, a), id) in opens.iter().zip(ids) {
+                for ((key, a), id) in keys.iter().zip(&new).zip(ids) {
                     if a.resolved_at.is_none() {
                         self.evaluator.confirm(key, id);
                     }
@@ -125,7 +125,7 @@ impl AlertEngine {
                 Ok(all)
             }
             Err(e) => {
-                for (key, _) in &opens {
+                for key in &keys {
                     self.evaluator.forget(key);
                 }
                 Err(e)

@@ -138,7 +138,12 @@ async fn asset(Path(path): Path<String>) -> Response {
     } else {
         "public, max-age=3600"
     };
-    let mut resp = (StatusCode::OK, file.data.into_owned()).into_response();
+    // Embedded assets are borrowed from the binary: no copy per request.
+    let body = match file.data {
+        std::borrow::Cow::Borrowed(b) => axum::body::Body::from(b),
+        std::borrow::Cow::Owned(v) => axum::body::Body::from(v),
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(mime) {
         h.insert(header::CONTENT_TYPE, v);

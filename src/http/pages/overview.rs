@@ -23,6 +23,70 @@ pub const RANGES: [(&str, &str, i64, u32); 6] = [
     ("30d", "30 days", 30 * 86_400_000, 120),
 ];
 
+/// One chart of a host card.
+struct ChartSpec {
+    title: &'static str,
+    unit: Unit,
+    /// The threshold line, for metrics that have one.
+    threshold: Option<fn(&ThresholdPair) -> f64>,
+    /// A bucket's minimum and maximum.
+    bucket: fn(&ChartBucket) -> (f64, f64),
+    /// The value in a single sample.
+    current: fn(&Sample) -> f64,
+}
+
+const CHARTS: [ChartSpec; 7] = [
+    ChartSpec {
+        title: "CPU",
+        unit: Unit::Percent,
+        threshold: Some(|t| t.cpu),
+        bucket: |b| (b.cpu_min, b.cpu_max),
+        current: |s| s.cpu,
+    },
+    ChartSpec {
+        title: "Memory",
+        unit: Unit::Percent,
+        threshold: Some(|t| t.memory),
+        bucket: |b| (b.memory_min, b.memory_max),
+        current: |s| s.memory,
+    },
+    ChartSpec {
+        title: "Swap",
+        unit: Unit::Percent,
+        threshold: None,
+        bucket: |b| (b.swap_min, b.swap_max),
+        current: |s| s.swap,
+    },
+    ChartSpec {
+        title: "Disk",
+        unit: Unit::Percent,
+        threshold: None,
+        bucket: |b| (b.disk_min, b.disk_max),
+        current: |s| s.disk,
+    },
+    ChartSpec {
+        title: "Load (1 min)",
+        unit: Unit::Plain,
+        threshold: None,
+        bucket: |b| (b.load1_min, b.load1_max),
+        current: |s| s.load1,
+    },
+    ChartSpec {
+        title: "Network in",
+        unit: Unit::BytesPerSec,
+        threshold: None,
+        bucket: |b| (b.net_rx_min, b.net_rx_max),
+        current: |s| s.net_rx_bps,
+    },
+    ChartSpec {
+        title: "Network out",
+        unit: Unit::BytesPerSec,
+        threshold: None,
+        bucket: |b| (b.net_tx_min, b.net_tx_max),
+        current: |s| s.net_tx_bps,
+    },
+];
+
 /// Points per chart line: enough for a crisp 600 px wide chart.
 const CHART_BUCKETS: i64 = 200;
 
@@ -112,10 +176,12 @@ pub async fn host_card(
         .await?
         .into_iter()
         .next();
-    let interval = i64::try_from(state.settings.interval_ms).unwrap_or(1000);
+    let tick = i64::try_from(state.settings.interval_ms)
+        .unwrap_or(1000)
+        .max(1000);
     let status = match host.last_seen_at {
-        Some(t) if now - t <= 5 * interval.max(1000) => "up",
-        Some(t) if now - t <= 60 * interval.max(1000) => "stale",
+        Some(t) if now - t <= 5 * tick => "up",
+        Some(t) if now - t <= 60 * tick => "stale",
         _ => "down",
     };
     let stats = match &latest {
@@ -139,81 +205,27 @@ pub async fn host_card(
         ],
         None => Vec::new(),
     };
-    let chart = |title: &str,
-                 unit: Unit,
-                 threshold: Option<f64>,
-                 pick: &dyn Fn(&ChartBucket) -> (f64, f64),
-                 current: Option<f64>| {
-        let mut points = envelope(&buckets, bucket_ms, pick);
-        // The line ends on the latest sample itself, so the value the chart calls "last"
-        // is the current one and not the maximum of the last bucket.
-        if let (Some(s), Some(v)) = (&latest, current) {
-            if s.ts >= start {
+    let charts = CHARTS
+        .iter()
+        .map(|spec| {
+            let mut points = envelope(&buckets, bucket_ms, spec.bucket);
+            // The line ends on the latest sample itself, so the value the chart calls
+            // "last" is the current one and not the maximum of the last bucket.
+            if let Some(s) = latest.as_ref().filter(|s| s.ts >= start) {
                 points.retain(|p| p.0 < s.ts);
-                points.push((s.ts, v));
+                points.push((s.ts, (spec.current)(s)));
             }
-        }
-        build(&ChartInput {
-            title,
-            unit,
-            start_ms: start,
-            end_ms: now,
-            points: &points,
-            threshold,
-            max_points: 300,
+            build(&ChartInput {
+                title: spec.title,
+                unit: spec.unit,
+                start_ms: start,
+                end_ms: now,
+                points: &points,
+                threshold: spec.threshold.map(|t| t(&thresholds)),
+                max_points: 300,
+            })
         })
-    };
-    let charts = vec![
-        chart(
-            "CPU",
-            Unit::Percent,
-            Some(thresholds.cpu),
-            &|b| (b.cpu_min, b.cpu_max),
-            latest.as_ref().map(|s| s.cpu),
-        ),
-        chart(
-            "Memory",
-            Unit::Percent,
-            Some(thresholds.memory),
-            &|b| (b.memory_min, b.memory_max),
-            latest.as_ref().map(|s| s.memory),
-        ),
-        chart(
-            "Swap",
-            Unit::Percent,
-            None,
-            &|b| (b.swap_min, b.swap_max),
-            latest.as_ref().map(|s| s.swap),
-        ),
-        chart(
-            "Disk",
-            Unit::Percent,
-            None,
-            &|b| (b.disk_min, b.disk_max),
-            latest.as_ref().map(|s| s.disk),
-        ),
-        chart(
-            "Load (1 min)",
-            Unit::Plain,
-            None,
-            &|b| (b.load1_min, b.load1_max),
-            latest.as_ref().map(|s| s.load1),
-        ),
-        chart(
-            "Network in",
-            Unit::BytesPerSec,
-            None,
-            &|b| (b.net_rx_min, b.net_rx_max),
-            latest.as_ref().map(|s| s.net_rx_bps),
-        ),
-        chart(
-            "Network out",
-            Unit::BytesPerSec,
-            None,
-            &|b| (b.net_tx_min, b.net_tx_max),
-            latest.as_ref().map(|s| s.net_tx_bps),
-        ),
-    ];
+        .collect();
     Ok(HostCard {
         id: host.id,
         name: host.name.clone(),
