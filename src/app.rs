@@ -43,6 +43,7 @@ impl App {
         let local_host_id = store
             .upsert_host(&local_host, crate::domain::now_ms())
             .await?;
+        sync_env_channels(store.as_ref(), &settings).await?;
         let hasher = Hasher::new(settings.hash_concurrency)?;
         let state = AppState {
             store,
@@ -50,6 +51,7 @@ impl App {
             hasher,
             local_host_id,
             local_host: local_host.into(),
+            notify_wake: Arc::new(tokio::sync::Notify::new()),
         };
         Ok(App {
             listener,
@@ -93,9 +95,20 @@ impl App {
                 state.store.clone(),
                 state.local_host_id,
                 Arc::new(SystemClock),
+                state.notify_wake.clone(),
             )
             .await?;
             handles.push(tokio::spawn(task.run(settings.interval(), stop.clone())));
+        }
+        if settings.notifier {
+            let notifier = crate::notify::worker::Notifier::new(
+                state.store.clone(),
+                &settings,
+                Arc::new(SystemClock),
+            )?;
+            handles.push(tokio::spawn(
+                notifier.run(state.notify_wake.clone(), stop.clone()),
+            ));
         }
         let window_ms =
             i64::try_from(settings.login_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -130,4 +143,43 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Creates, updates or disables the channels configured by ALERT_* variables, so they
+/// go through the same outbox as everyone else's.
+pub async fn sync_env_channels(store: &dyn Store, settings: &Settings) -> anyhow::Result<()> {
+    use crate::store::EnvChannel;
+    let now = crate::domain::now_ms();
+    let webhook = settings.alert_webhook_url.as_ref().map(|url| EnvChannel {
+        kind: "webhook".into(),
+        name: "Global webhook (ALERT_WEBHOOK_URL)".into(),
+        target: url.expose().to_owned(),
+        secret: settings
+            .alert_webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+    });
+    store
+        .sync_env_channel(
+            "webhook",
+            webhook.as_ref(),
+            &crate::notify::sign::generate_secret(),
+            now,
+        )
+        .await
+        .context("configuring the global webhook channel")?;
+    let email = match (&settings.alert_smtp_host, &settings.alert_to) {
+        (Some(_), Some(to)) => Some(EnvChannel {
+            kind: "email".into(),
+            name: "Global email (ALERT_TO)".into(),
+            target: to.clone(),
+            secret: None,
+        }),
+        _ => None,
+    };
+    store
+        .sync_env_channel("email", email.as_ref(), "", now)
+        .await
+        .context("configuring the global email channel")?;
+    Ok(())
 }

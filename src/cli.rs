@@ -133,4 +133,51 @@ pub struct Overrides {
     /// Dashboard session absolute lifetime in seconds.
     #[arg(long, env = "WATCHPOST_SESSION_ABSOLUTE_SECS", global = true)]
     pub session_absolute_secs: Option<u64>,
+    /// Global webhook for alerts of global rules (trusted: private addresses allowed).
+    #[arg(long, env = "ALERT_WEBHOOK_URL", global = true, hide_env_values = true)]
+    pub alert_webhook_url: Option<String>,
+    /// Signing secret of the global webhook (`whsec_…`); generated and kept if unset.
+    #[arg(
+        long,
+        env = "ALERT_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub alert_webhook_secret: Option<String>,
+    /// Retries after the first failed delivery attempt (every channel).
+    #[arg(long, env = "ALERT_WEBHOOK_RETRIES", global = true)]
+    pub alert_webhook_retries: Option<u32>,
+    /// Base of the exponential back-off between attempts, in seconds (fractions allowed).
+    #[arg(long, env = "ALERT_WEBHOOK_BACKOFF", global = true)]
+    pub alert_webhook_backoff: Option<f64>,
+    /// SMTP server for email notifications.
+    #[arg(long, env = "ALERT_SMTP_HOST", global = true)]
+    pub alert_smtp_host: Option<String>,
+    #[arg(long, env = "ALERT_SMTP_PORT", global = true)]
+    pub alert_smtp_port: Option<u16>,
+    #[arg(long, env = "ALERT_SMTP_USER", global = true)]
+    pub alert_smtp_user: Option<String>,
+    #[arg(long, env = "ALERT_SMTP_PASS", global = true, hide_env_values = true)]
+    pub alert_smtp_pass: Option<String>,
+    /// `auto` (loopback: plain, port 465: TLS, else STARTTLS), `starttls`, `tls` or `none` (loopback only).
+    #[arg(long, env = "WATCHPOST_SMTP_TLS", global = true)]
+    pub alert_smtp_tls: Option<String>,
+    /// Sender address of notification emails.
+    #[arg(long, env = "ALERT_FROM", global = true)]
+    pub alert_from: Option<String>,
+    /// Recipients of global alert emails (comma separated).
+    #[arg(long, env = "ALERT_TO", global = true)]
+    pub alert_to: Option<String>,
+    /// Per-attempt webhook timeout in seconds.
+    #[arg(long, env = "WATCHPOST_WEBHOOK_TIMEOUT_SECS", global = true)]
+    pub webhook_timeout_secs: Option<u64>,
+    /// Let users send webhooks to private, loopback and link-local addresses.
+    #[arg(long, env = "WATCHPOST_ALLOW_PRIVATE_WEBHOOKS", global = true)]
+    pub allow_private_webhooks: Option<bool>,
+    /// Run the notification worker in this process.
+    #[arg(long, env = "WATCHPOST_NOTIFIER", global = true)]
+    pub notifier: Option<bool>,
+    /// Deliveries sent concurrently by one worker.
+    #[arg(long, env = "WATCHPOST_NOTIFY_CONCURRENCY", global = true)]
+    pub notify_concurrency: Option<usize>,
 }

@@ -85,6 +85,30 @@ pub struct Settings {
     pub session_idle_secs: u64,
     /// Dashboard sessions end this long after login, active or not.
     pub session_absolute_secs: u64,
+    /// The global webhook channel (`ALERT_WEBHOOK_URL`); a secret because such URLs
+    /// often embed a token.
+    pub alert_webhook_url: Option<Secret>,
+    pub alert_webhook_secret: Option<Secret>,
+    /// Retries after a failed delivery attempt; with the back-off below the defaults ride
+    /// out about three hours of receiver downtime.
+    pub alert_webhook_retries: u32,
+    /// Base of the exponential back-off, seconds.
+    pub alert_webhook_backoff: f64,
+    pub alert_smtp_host: Option<String>,
+    pub alert_smtp_port: u16,
+    pub alert_smtp_user: Option<String>,
+    pub alert_smtp_pass: Option<Secret>,
+    /// `auto`, `starttls`, `tls` or `none` (loopback servers only).
+    pub alert_smtp_tls: String,
+    pub alert_from: Option<String>,
+    /// Recipients of the global email channel.
+    pub alert_to: Option<String>,
+    pub webhook_timeout_secs: u64,
+    /// Let user-entered webhook URLs reach private, loopback and link-local addresses.
+    pub allow_private_webhooks: bool,
+    /// Run the notification worker in this process.
+    pub notifier: bool,
+    pub notify_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -118,6 +142,21 @@ impl Default for Settings {
             cookie_secure: true,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
+            alert_webhook_url: None,
+            alert_webhook_secret: None,
+            alert_webhook_retries: 12,
+            alert_webhook_backoff: 5.0,
+            alert_smtp_host: None,
+            alert_smtp_port: 587,
+            alert_smtp_user: None,
+            alert_smtp_pass: None,
+            alert_smtp_tls: "auto".into(),
+            alert_from: None,
+            alert_to: None,
+            webhook_timeout_secs: 10,
+            allow_private_webhooks: false,
+            notifier: true,
+            notify_concurrency: 8,
         }
     }
 }
@@ -162,6 +201,26 @@ impl Settings {
                 Some(Secret::new(v.clone()))
             };
         }
+        // Secrets and optional strings: empty means unset.
+        for (given, field) in [
+            (&o.alert_webhook_url, &mut self.alert_webhook_url),
+            (&o.alert_webhook_secret, &mut self.alert_webhook_secret),
+            (&o.alert_smtp_pass, &mut self.alert_smtp_pass),
+        ] {
+            if let Some(v) = given {
+                *field = (!v.is_empty()).then(|| Secret::new(v.clone()));
+            }
+        }
+        for (given, field) in [
+            (&o.alert_smtp_host, &mut self.alert_smtp_host),
+            (&o.alert_smtp_user, &mut self.alert_smtp_user),
+            (&o.alert_from, &mut self.alert_from),
+            (&o.alert_to, &mut self.alert_to),
+        ] {
+            if let Some(v) = given {
+                *field = (!v.trim().is_empty()).then(|| v.trim().to_owned());
+            }
+        }
         // Plain values: given means replaced.
         macro_rules! take {
             ($($field:ident),* $(,)?) => {
@@ -194,6 +253,14 @@ impl Settings {
             cookie_secure,
             session_idle_secs,
             session_absolute_secs,
+            alert_webhook_retries,
+            alert_webhook_backoff,
+            alert_smtp_port,
+            alert_smtp_tls,
+            webhook_timeout_secs,
+            allow_private_webhooks,
+            notifier,
+            notify_concurrency,
         );
         Ok(())
     }
@@ -225,6 +292,48 @@ impl Settings {
             bail!("history_max_points must be at least 10");
         }
         crate::store::Backend::from_url(&self.database_url)?;
+        if !(self.alert_webhook_backoff.is_finite()
+            && (0.01..=86_400.0).contains(&self.alert_webhook_backoff))
+        {
+            bail!("ALERT_WEBHOOK_BACKOFF must be between 0.01 and 86400 seconds");
+        }
+        if self.alert_webhook_retries > 100 {
+            bail!("ALERT_WEBHOOK_RETRIES must be at most 100");
+        }
+        if self.webhook_timeout_secs == 0 || self.webhook_timeout_secs > 300 {
+            bail!("webhook_timeout_secs must be between 1 and 300");
+        }
+        if self.notify_concurrency == 0 {
+            bail!("notify_concurrency must be at least 1");
+        }
+        if let Some(url) = &self.alert_webhook_url {
+            match reqwest::Url::parse(url.expose()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => bail!("ALERT_WEBHOOK_URL must be an http:// or https:// URL"),
+            }
+        }
+        if let Some(secret) = &self.alert_webhook_secret {
+            if crate::notify::sign::parse_secret(secret.expose()).is_err() {
+                bail!("ALERT_WEBHOOK_SECRET must be whsec_ followed by 24 to 64 bytes in base64");
+            }
+        }
+        if !matches!(
+            self.alert_smtp_tls.as_str(),
+            "auto" | "starttls" | "tls" | "none"
+        ) {
+            bail!("WATCHPOST_SMTP_TLS must be auto, starttls, tls or none");
+        }
+        if self.alert_smtp_host.is_some() && self.alert_from.is_none() {
+            bail!("ALERT_SMTP_HOST is set but ALERT_FROM is not: emails need a sender address");
+        }
+        if let Some(from) = &self.alert_from {
+            crate::notify::email::parse_mailbox(from)
+                .map_err(|e| anyhow::anyhow!("ALERT_FROM: {e}"))?;
+        }
+        if let Some(to) = &self.alert_to {
+            crate::notify::email::parse_recipients(to)
+                .map_err(|e| anyhow::anyhow!("ALERT_TO: {e}"))?;
+        }
         Ok(())
     }
 

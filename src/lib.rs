@@ -19,6 +19,8 @@ pub mod domain;
 /// HTTP routes, middleware and server.
 pub mod http;
 /// Demo data.
+/// Notifications: signed webhooks, email, retry policy and the outbox worker.
+pub mod notify;
 pub mod seed;
 /// Storage trait and engines.
 pub mod store;

@@ -123,12 +123,13 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<SeedRep
     let existing = store.list_alerts(user.id, 1).await?;
     let mut alerts = 0;
     if existing.first().is_none_or(|a| a.ts < window_start) {
-        let mut engine = AlertEngine::new(store.clone()).await?;
+        // Replaying history: record the alerts, notify nobody.
+        let mut engine = AlertEngine::new(store.clone()).await?.silent();
         for s in &samples {
             let transitions = engine.observe(std::slice::from_ref(s), s.ts).await?;
             alerts += transitions
                 .iter()
-                .filter(|t| matches!(t, crate::alerts::Transition::Fire { .. }))
+                .filter(|t| matches!(t, crate::alerts::Change::Fired { .. }))
                 .count();
         }
     }

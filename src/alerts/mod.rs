@@ -1,11 +1,20 @@
-//! Threshold evaluation as a pure state machine: samples and a clock in, episode
-//! transitions out. No IO here; the collector task persists what it returns.
+//! Rule evaluation as a pure state machine: samples and a clock in, state changes out.
+//! No IO here; `tasks::alerting` persists what it returns, with the notifications, in
+//! one transaction.
 //!
-//! An episode starts on the first sample above a threshold and ends on the first sample at
-//! or below it, so a sustained breach raises exactly one alert per owner, host and metric.
+//! Each (rule, host) pair is inactive, pending or firing. A breach makes it pending; once
+//! the breach has held for the rule's `for` it fires (at once when `for` is 0). A firing
+//! alert notifies again every `repeat_interval` and resolves once the value has crossed
+//! back over `threshold ∓ hysteresis` and stayed there for `keep_firing_for` (Prometheus'
+//! `keep_firing_for`; both at 0 means the first sample that no longer breaches). One alert
+//! per episode, never one per sample.
 
-use crate::domain::MetricKind;
-use crate::store::{Alert, Sample, ThresholdPair};
+pub mod input;
+pub mod model;
+
+pub use model::{Comparison, RuleMetric, Severity};
+
+use crate::store::Sample;
 use std::collections::HashMap;
 
 /// Time source, passed in so tests can drive evaluation with a fake clock.
@@ -21,330 +30,323 @@ impl Clock for SystemClock {
     }
 }
 
-/// Thresholds to evaluate: the global ones (`owner: None`) or one user's.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ThresholdRule {
-    pub owner: Option<i64>,
-    pub thresholds: ThresholdPair,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EpisodeKey {
-    pub owner: Option<i64>,
-    pub host_id: i64,
-    pub metric: MetricKind,
-}
-
+/// A rule as the evaluator needs it (durations in milliseconds, hosts as ids).
 #[derive(Debug, Clone, PartialEq)]
-struct Episode {
-    /// `None` until the store has assigned an id (see [`Evaluator::confirm`]).
-    alert_id: Option<i64>,
-    peak: f64,
+pub struct RuleSpec {
+    pub id: i64,
+    pub owner: Option<i64>,
+    pub name: String,
+    pub metric: RuleMetric,
+    pub comparison: Comparison,
+    pub threshold: f64,
+    pub for_ms: i64,
+    pub hysteresis: f64,
+    pub keep_firing_for_ms: i64,
+    pub severity: Severity,
+    pub repeat_ms: i64,
+    /// `None`: every host.
+    pub hosts: Option<Vec<i64>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Transition {
-    Fire {
-        key: EpisodeKey,
-        value: f64,
-        threshold: f64,
-        ts: i64,
-    },
-    Resolve {
-        key: EpisodeKey,
-        alert_id: Option<i64>,
-        ts: i64,
-        peak: f64,
-    },
-}
-
-fn value_of(sample: &Sample, metric: MetricKind) -> f64 {
-    match metric {
-        MetricKind::Cpu => sample.cpu,
-        MetricKind::Memory => sample.memory,
+impl RuleSpec {
+    pub fn applies_to(&self, host_id: i64) -> bool {
+        self.hosts.as_ref().is_none_or(|h| h.contains(&host_id))
     }
 }
 
-fn threshold_of(t: &ThresholdPair, metric: MetricKind) -> f64 {
-    match metric {
-        MetricKind::Cpu => t.cpu,
-        MetricKind::Memory => t.memory,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateKey {
+    pub rule_id: i64,
+    pub host_id: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Pending,
+    Firing,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Firing => "firing",
+        }
+    }
+}
+
+/// What the alert said when it fired, kept so it can still be resolved (and described)
+/// after its rule was changed or deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fired {
+    pub alert_id: Option<i64>,
+    pub owner: Option<i64>,
+    pub rule_name: String,
+    pub metric: String,
+    pub comparison: Comparison,
+    pub threshold: f64,
+    pub severity: Severity,
+    /// Value and time of the sample that fired it.
+    pub value: f64,
+    pub ts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleState {
+    pub phase: Phase,
+    /// Time of the first breaching sample of this spell.
+    pub active_since: i64,
+    /// Firing only: since when the clear condition has held.
+    pub clear_since: Option<i64>,
+    pub last_notified_at: Option<i64>,
+    /// The worst value of the spell in the alerting direction.
+    pub peak: f64,
+    pub last_value: f64,
+    pub fired: Option<Fired>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Entered pending, or a firing alert's clear timer started or stopped: save the state.
+    Saved { key: StateKey, state: RuleState },
+    /// Pending ended without firing: forget the state.
+    Cancelled { key: StateKey },
+    /// A new alert: store it and notify.
+    Fired { key: StateKey, state: RuleState },
+    /// Still firing after `repeat_interval`: notify again.
+    Repeated { key: StateKey, state: RuleState },
+    /// The episode ended (`ts`): close the alert and notify. `state` is the last one.
+    Resolved {
+        key: StateKey,
+        state: RuleState,
+        ts: i64,
+    },
+}
+
+impl Change {
+    pub fn key(&self) -> StateKey {
+        match self {
+            Change::Saved { key, .. }
+            | Change::Cancelled { key }
+            | Change::Fired { key, .. }
+            | Change::Repeated { key, .. }
+            | Change::Resolved { key, .. } => *key,
+        }
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Evaluator {
-    open: HashMap<EpisodeKey, Episode>,
+    states: HashMap<StateKey, RuleState>,
 }
 
 impl Evaluator {
-    /// Resumes from the episodes the store says are still open, so a restart neither
-    /// forgets a breach nor raises it a second time.
-    pub fn resume(open_alerts: &[Alert]) -> Self {
-        let mut open = HashMap::new();
-        for a in open_alerts {
-            let Some(metric) = MetricKind::parse(&a.metric) else {
-                continue;
-            };
-            open.insert(
-                EpisodeKey {
-                    owner: a.owner_id,
-                    host_id: a.host_id,
-                    metric,
-                },
-                Episode {
-                    alert_id: Some(a.id),
-                    peak: a.peak.max(a.value),
-                },
-            );
+    /// Resumes from the states the store kept, so a restart neither forgets a firing
+    /// alert nor notifies it again.
+    pub fn resume(states: impl IntoIterator<Item = (StateKey, RuleState)>) -> Self {
+        Self {
+            states: states.into_iter().collect(),
         }
-        Self { open }
     }
 
-    pub fn open_count(&self) -> usize {
-        self.open.len()
+    pub fn state(&self, key: &StateKey) -> Option<&RuleState> {
+        self.states.get(key)
     }
 
-    pub fn is_open(&self, key: &EpisodeKey) -> bool {
-        self.open.contains_key(key)
+    pub fn firing_count(&self) -> usize {
+        self.states
+            .values()
+            .filter(|s| s.phase == Phase::Firing)
+            .count()
     }
 
-    /// Evaluates one sample against every rule. `now` stamps resolutions; firing uses the
-    /// sample's own time, when the breach was observed.
-    pub fn evaluate(
-        &mut self,
-        sample: &Sample,
-        rules: &[ThresholdRule],
-        now: i64,
-    ) -> Vec<Transition> {
+    /// Records the id the store gave a fired alert.
+    pub fn confirm(&mut self, key: &StateKey, alert_id: i64) {
+        if let Some(f) = self.states.get_mut(key).and_then(|s| s.fired.as_mut()) {
+            f.alert_id = Some(alert_id);
+        }
+    }
+
+    /// Evaluates one sample against every rule that applies to its host. Firing and
+    /// resolving use the sample's time; repeats use `now`.
+    pub fn evaluate(&mut self, sample: &Sample, rules: &[RuleSpec], now: i64) -> Vec<Change> {
         let mut out = Vec::new();
-        for rule in rules {
-            for metric in MetricKind::ALL {
-                let key = EpisodeKey {
-                    owner: rule.owner,
-                    host_id: sample.host_id,
-                    metric,
-                };
-                let value = value_of(sample, metric);
-                let threshold = threshold_of(&rule.thresholds, metric);
-                let breached = value > threshold;
-                match (self.open.get_mut(&key), breached) {
-                    (None, true) => {
-                        self.open.insert(
-                            key,
-                            Episode {
-                                alert_id: None,
-                                peak: value,
-                            },
-                        );
-                        out.push(Transition::Fire {
-                            key,
-                            value,
-                            threshold,
-                            ts: sample.ts,
-                        });
-                    }
-                    (Some(ep), true) => ep.peak = ep.peak.max(value),
-                    (Some(_), false) => {
-                        if let Some(ep) = self.open.remove(&key) {
-                            out.push(Transition::Resolve {
-                                key,
-                                alert_id: ep.alert_id,
-                                ts: now,
-                                peak: ep.peak,
-                            });
-                        }
-                    }
-                    (None, false) => {}
-                }
+        for rule in rules.iter().filter(|r| r.applies_to(sample.host_id)) {
+            let key = StateKey {
+                rule_id: rule.id,
+                host_id: sample.host_id,
+            };
+            let value = rule.metric.value(sample);
+            if !value.is_finite() {
+                continue;
             }
-        }
-        // Episodes whose rule is gone (thresholds removed, user disabled) end now.
-        let orphans: Vec<EpisodeKey> = self
-            .open
-            .keys()
-            .filter(|k| k.host_id == sample.host_id && !rules.iter().any(|r| r.owner == k.owner))
-            .copied()
-            .collect();
-        for key in orphans {
-            if let Some(ep) = self.open.remove(&key) {
-                out.push(Transition::Resolve {
-                    key,
-                    alert_id: ep.alert_id,
-                    ts: now,
-                    peak: ep.peak,
-                });
-            }
+            self.step(key, rule, value, sample.ts, now, &mut out);
         }
         out
     }
 
-    /// Records the id the store gave a fired episode.
-    pub fn confirm(&mut self, key: &EpisodeKey, alert_id: i64) {
-        if let Some(ep) = self.open.get_mut(key) {
-            ep.alert_id = Some(alert_id);
+    fn step(
+        &mut self,
+        key: StateKey,
+        rule: &RuleSpec,
+        value: f64,
+        ts: i64,
+        now: i64,
+        out: &mut Vec<Change>,
+    ) {
+        let breach = rule.comparison.holds(value, rule.threshold);
+        let Some(state) = self.states.get_mut(&key) else {
+            if breach {
+                let state = RuleState {
+                    phase: Phase::Pending,
+                    active_since: ts,
+                    clear_since: None,
+                    last_notified_at: None,
+                    peak: value,
+                    last_value: value,
+                    fired: None,
+                };
+                self.states.insert(key, state);
+                if rule.for_ms <= 0 {
+                    self.fire(key, rule, value, ts, now, out);
+                } else {
+                    out.push(Change::Saved {
+                        key,
+                        state: self.states[&key].clone(),
+                    });
+                }
+            }
+            return;
+        };
+        state.last_value = value;
+        match state.phase {
+            Phase::Pending => {
+                if !breach {
+                    self.states.remove(&key);
+                    out.push(Change::Cancelled { key });
+                    return;
+                }
+                state.peak = rule.comparison.worse(state.peak, value);
+                if ts - state.active_since >= rule.for_ms {
+                    self.fire(key, rule, value, ts, now, out);
+                }
+            }
+            Phase::Firing => {
+                state.peak = rule.comparison.worse(state.peak, value);
+                let clear_at = rule
+                    .comparison
+                    .clear_threshold(rule.threshold, rule.hysteresis);
+                let clear = !rule.comparison.holds(value, clear_at);
+                if clear {
+                    let since = *state.clear_since.get_or_insert(ts);
+                    if ts - since >= rule.keep_firing_for_ms {
+                        if let Some(state) = self.states.remove(&key) {
+                            out.push(Change::Resolved { key, state, ts });
+                        }
+                        return;
+                    }
+                    if since == ts {
+                        out.push(Change::Saved {
+                            key,
+                            state: state.clone(),
+                        });
+                    }
+                } else if state.clear_since.take().is_some() {
+                    out.push(Change::Saved {
+                        key,
+                        state: state.clone(),
+                    });
+                }
+                Self::maybe_repeat(key, state, rule.repeat_ms, now, out);
+            }
         }
     }
 
-    /// Forgets a fired episode whose persistence failed, so the next breaching sample
-    /// fires it again instead of the alert being lost.
-    pub fn forget(&mut self, key: &EpisodeKey) {
-        self.open.remove(key);
+    fn fire(
+        &mut self,
+        key: StateKey,
+        rule: &RuleSpec,
+        value: f64,
+        ts: i64,
+        now: i64,
+        out: &mut Vec<Change>,
+    ) {
+        if let Some(state) = self.states.get_mut(&key) {
+            state.phase = Phase::Firing;
+            state.clear_since = None;
+            state.last_notified_at = Some(now);
+            state.fired = Some(Fired {
+                alert_id: None,
+                owner: rule.owner,
+                rule_name: rule.name.clone(),
+                metric: rule.metric.as_str().to_owned(),
+                comparison: rule.comparison,
+                threshold: rule.threshold,
+                severity: rule.severity,
+                value,
+                ts,
+            });
+            out.push(Change::Fired {
+                key,
+                state: state.clone(),
+            });
+        }
+    }
+
+    fn maybe_repeat(
+        key: StateKey,
+        state: &mut RuleState,
+        repeat_ms: i64,
+        now: i64,
+        out: &mut Vec<Change>,
+    ) {
+        if repeat_ms <= 0 {
+            return;
+        }
+        let last = state.last_notified_at.unwrap_or(state.active_since);
+        if now - last >= repeat_ms {
+            state.last_notified_at = Some(now);
+            out.push(Change::Repeated {
+                key,
+                state: state.clone(),
+            });
+        }
+    }
+
+    /// Clock-driven work that needs no sample: repeats for firing alerts whose hosts went
+    /// quiet, and the end of every state whose rule is gone (deleted, disabled, or no
+    /// longer covering the host). Firing ones resolve (and say so); pending ones vanish.
+    pub fn tick(&mut self, rules: &[RuleSpec], now: i64) -> Vec<Change> {
+        let by_id: HashMap<i64, &RuleSpec> = rules.iter().map(|r| (r.id, r)).collect();
+        let mut out = Vec::new();
+        let mut keys: Vec<StateKey> = self.states.keys().copied().collect();
+        keys.sort();
+        for key in keys {
+            let rule = by_id
+                .get(&key.rule_id)
+                .filter(|r| r.applies_to(key.host_id));
+            match (rule, self.states.get_mut(&key)) {
+                (Some(rule), Some(state)) if state.phase == Phase::Firing => {
+                    Self::maybe_repeat(key, state, rule.repeat_ms, now, &mut out);
+                }
+                (Some(_), _) => {}
+                (None, _) => {
+                    if let Some(state) = self.states.remove(&key) {
+                        out.push(match state.phase {
+                            Phase::Pending => Change::Cancelled { key },
+                            Phase::Firing => Change::Resolved {
+                                key,
+                                state,
+                                ts: now,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct FakeClock(std::sync::atomic::AtomicI64);
-    impl FakeClock {
-        fn tick(&self, ms: i64) -> i64 {
-            self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst) + ms
-        }
-    }
-    impl Clock for FakeClock {
-        fn now_ms(&self) -> i64 {
-            self.0.load(std::sync::atomic::Ordering::SeqCst)
-        }
-    }
-
-    fn sample(ts: i64, cpu: f64, memory: f64) -> Sample {
-        Sample {
-            host_id: 1,
-            ts,
-            cpu,
-            memory,
-            ..Sample::default()
-        }
-    }
-
-    const GLOBAL: ThresholdRule = ThresholdRule {
-        owner: None,
-        thresholds: ThresholdPair {
-            cpu: 80.0,
-            memory: 75.0,
-        },
-    };
-
-    fn run(
-        ev: &mut Evaluator,
-        clock: &FakeClock,
-        cpus: &[f64],
-        rules: &[ThresholdRule],
-    ) -> Vec<Transition> {
-        let mut all = Vec::new();
-        for &cpu in cpus {
-            let now = clock.tick(1000);
-            let t = ev.evaluate(&sample(now, cpu, 10.0), rules, clock.now_ms());
-            for tr in &t {
-                if let Transition::Fire { key, .. } = tr {
-                    ev.confirm(key, now);
-                }
-            }
-            all.extend(t);
-        }
-        all
-    }
-
-    fn fires(t: &[Transition]) -> usize {
-        t.iter()
-            .filter(|t| matches!(t, Transition::Fire { .. }))
-            .count()
-    }
-
-    #[test]
-    fn sustained_breach_fires_once() {
-        let clock = FakeClock(0.into());
-        let mut ev = Evaluator::default();
-        let t = run(
-            &mut ev,
-            &clock,
-            &[10.0, 90.0, 95.0, 99.0, 85.0, 81.0],
-            &[GLOBAL],
-        );
-        assert_eq!(fires(&t), 1);
-        assert!(
-            matches!(t[0], Transition::Fire { value, threshold, ts: 2000, .. } if value == 90.0 && threshold == 80.0)
-        );
-        assert_eq!(ev.open_count(), 1);
-    }
-
-    #[test]
-    fn drop_and_rebreach_fires_twice_and_resolves_with_peak() {
-        let clock = FakeClock(0.into());
-        let mut ev = Evaluator::default();
-        let t = run(&mut ev, &clock, &[90.0, 97.0, 80.0, 50.0, 91.0], &[GLOBAL]);
-        assert_eq!(fires(&t), 2);
-        let resolves: Vec<_> = t
-            .iter()
-            .filter(|t| matches!(t, Transition::Resolve { .. }))
-            .collect();
-        assert_eq!(resolves.len(), 1);
-        // Equal to the threshold is not a breach: the episode ends at the third sample.
-        assert!(
-            matches!(resolves[0], Transition::Resolve { peak, ts: 3000, alert_id: Some(1000), .. } if *peak == 97.0)
-        );
-    }
-
-    #[test]
-    fn owners_are_independent() {
-        let clock = FakeClock(0.into());
-        let mut ev = Evaluator::default();
-        let user = ThresholdRule {
-            owner: Some(7),
-            thresholds: ThresholdPair {
-                cpu: 50.0,
-                memory: 90.0,
-            },
-        };
-        let t = run(&mut ev, &clock, &[60.0, 85.0, 60.0], &[GLOBAL, user]);
-        let owners: Vec<_> = t
-            .iter()
-            .filter_map(|t| match t {
-                Transition::Fire { key, .. } => Some(key.owner),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(owners, vec![Some(7), None]);
-    }
-
-    #[test]
-    fn resumes_open_episode_without_refiring() {
-        let alert = Alert {
-            id: 42,
-            host_id: 1,
-            host: "h".into(),
-            owner_id: None,
-            metric: "cpu".into(),
-            value: 90.0,
-            threshold: 80.0,
-            peak: 92.0,
-            ts: 0,
-            resolved_at: None,
-        };
-        let clock = FakeClock(0.into());
-        let mut ev = Evaluator::resume(&[alert]);
-        let t = run(&mut ev, &clock, &[95.0, 10.0], &[GLOBAL]);
-        assert_eq!(t.len(), 1);
-        assert!(
-            matches!(t[0], Transition::Resolve { alert_id: Some(42), peak, .. } if peak == 95.0)
-        );
-    }
-
-    #[test]
-    fn removed_rule_resolves_its_episodes() {
-        let clock = FakeClock(0.into());
-        let mut ev = Evaluator::default();
-        let user = ThresholdRule {
-            owner: Some(3),
-            thresholds: ThresholdPair {
-                cpu: 50.0,
-                memory: 90.0,
-            },
-        };
-        run(&mut ev, &clock, &[60.0], &[user]);
-        let t = run(&mut ev, &clock, &[60.0], &[]);
-        assert!(matches!(t.as_slice(), [Transition::Resolve { key, .. }] if key.owner == Some(3)));
-    }
-}
+mod tests;

@@ -253,3 +253,54 @@ impl FromRequestParts<AppState> for ClientIp {
         Ok(ClientIp(client_ip(parts, state)))
     }
 }
+
+/// The caller of a route that users and the admin share (`/rules`, `/channels`,
+/// `/deliveries`): the admin when an `x-admin-token` header is present (and right),
+/// otherwise the user of the API token.
+pub enum Actor {
+    User(User),
+    Admin,
+}
+
+impl Actor {
+    /// What the caller may see: the admin everything, a user what they own.
+    pub fn scope(&self) -> crate::store::Scope {
+        match self {
+            Actor::User(u) => crate::store::Scope::Owner(u.id),
+            Actor::Admin => crate::store::Scope::All,
+        }
+    }
+
+    /// Owner of what the caller creates: the admin creates global items.
+    pub fn owner(&self) -> Option<i64> {
+        match self {
+            Actor::User(u) => Some(u.id),
+            Actor::Admin => None,
+        }
+    }
+
+    /// Whether the caller may see and change an item owned by `owner`.
+    pub fn may_touch(&self, owner: Option<i64>) -> bool {
+        match self {
+            Actor::User(u) => owner == Some(u.id),
+            Actor::Admin => true,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key("x-admin-token") {
+            AdminGuard::from_request_parts(parts, state).await?;
+            return Ok(Actor::Admin);
+        }
+        Ok(Actor::User(
+            ApiUser::from_request_parts(parts, state).await?.user,
+        ))
+    }
+}

@@ -46,6 +46,26 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
             "/admin/thresholds",
             get(thresholds::get_global).post(thresholds::set_global),
         )
+        .route("/rules", get(rules::list).post(rules::create))
+        .route(
+            "/rules/{id}",
+            get(rules::get).put(rules::replace).delete(rules::delete),
+        )
+        .route("/channels", get(channels::list).post(channels::create))
+        .route(
+            "/channels/{id}",
+            get(channels::get)
+                .put(channels::replace)
+                .delete(channels::delete),
+        )
+        .route("/channels/{id}/test", post(channels::test))
+        .route(
+            "/channels/{id}/rotate-secret",
+            post(channels::rotate_secret),
+        )
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::get))
+        .route("/deliveries/{id}/retry", post(deliveries::retry))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))

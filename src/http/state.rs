@@ -13,4 +13,6 @@ pub struct AppState {
     /// The host this process samples, registered by hostname at start-up.
     pub local_host_id: i64,
     pub local_host: Arc<str>,
+    /// Wakes the notification worker when deliveries were queued.
+    pub notify_wake: Arc<tokio::sync::Notify>,
 }

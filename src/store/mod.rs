@@ -2,6 +2,7 @@
 //! PostgreSQL implementations.
 
 mod models;
+mod outbox;
 mod postgres;
 mod shared;
 mod sqlite;
@@ -209,14 +210,100 @@ pub trait Store: Send + Sync + 'static {
     async fn all_user_thresholds(&self) -> StoreResult<Vec<(i64, ThresholdPair)>>;
 
     // Alerts
-    /// Opens and resolves episodes in one transaction; returns the ids of the opened ones.
-    async fn apply_alert_changes(
-        &self,
-        open: &[NewAlert],
-        resolve: &[AlertResolution],
-    ) -> StoreResult<Vec<i64>>;
     async fn open_alerts(&self) -> StoreResult<Vec<Alert>>;
     /// Newest first: global alerts plus those owned by `viewer`.
     async fn list_alerts(&self, viewer: i64, limit: i64) -> StoreResult<Vec<Alert>>;
     async fn alert_stats(&self, viewer: i64, last_n: i64) -> StoreResult<AlertStats>;
+
+    // Rules
+    /// Rules in `scope`, global ones first, then by id.
+    async fn list_rules(&self, scope: Scope) -> StoreResult<Vec<Rule>>;
+    /// Enabled rules whose owner (if any) is not disabled: what the engine evaluates.
+    async fn active_rules(&self) -> StoreResult<Vec<Rule>>;
+    async fn rule(&self, id: i64) -> StoreResult<Option<Rule>>;
+    async fn create_rule(
+        &self,
+        owner_id: Option<i64>,
+        input: &RuleInput,
+        now: i64,
+    ) -> StoreResult<Rule>;
+    /// Replaces a rule's fields; for a managed (threshold) rule the threshold is written
+    /// back to the thresholds table in the same transaction.
+    async fn update_rule(&self, id: i64, input: &RuleInput, now: i64) -> StoreResult<Option<Rule>>;
+    async fn delete_rule(&self, id: i64) -> StoreResult<bool>;
+
+    // Rule evaluation state
+    async fn rule_states(&self) -> StoreResult<Vec<RuleStateRow>>;
+    /// Applies the engine's changes, alert rows and outbox rows in one transaction;
+    /// returns the ids of the alerts fired, in order. Also returns how many deliveries
+    /// were queued.
+    async fn apply_rule_changes(
+        &self,
+        changes: &[RuleChange],
+        now: i64,
+    ) -> StoreResult<(Vec<i64>, usize)>;
+
+    // Channels
+    async fn list_channels(&self, scope: Scope) -> StoreResult<Vec<Channel>>;
+    async fn channel(&self, id: i64) -> StoreResult<Option<Channel>>;
+    async fn create_channel(
+        &self,
+        owner_id: Option<i64>,
+        input: &ChannelInput,
+        secret: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Channel>;
+    async fn update_channel(
+        &self,
+        id: i64,
+        input: &ChannelInput,
+        now: i64,
+    ) -> StoreResult<Option<Channel>>;
+    async fn set_channel_secret(&self, id: i64, secret: &str, now: i64) -> StoreResult<bool>;
+    async fn delete_channel(&self, id: i64) -> StoreResult<bool>;
+    /// Creates, updates or (with `None`) disables the environment-configured channel of
+    /// `kind`. A generated secret is used only when the channel has none yet.
+    async fn sync_env_channel(
+        &self,
+        kind: &str,
+        channel: Option<&EnvChannel>,
+        generated_secret: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    // Deliveries (the outbox)
+    /// Leases up to `limit` due deliveries to `worker` until `now + lease_ms` and counts
+    /// the attempt. On PostgreSQL, `FOR UPDATE SKIP LOCKED` keeps replicas apart.
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records an attempt and moves the delivery on; `false` if the lease was lost to
+    /// another worker meanwhile (the attempt is still logged).
+    async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<bool>;
+    /// Queues a test notification to one channel; returns the delivery id.
+    async fn enqueue_test(
+        &self,
+        channel_id: i64,
+        payload: &serde_json::Value,
+        message_id: &str,
+        now: i64,
+    ) -> StoreResult<i64>;
+    async fn list_deliveries(
+        &self,
+        scope: Scope,
+        filter: &DeliveryFilter,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<Delivery>, i64)>;
+    async fn delivery(&self, id: i64) -> StoreResult<Option<Delivery>>;
+    async fn delivery_attempts(&self, delivery_id: i64) -> StoreResult<Vec<DeliveryAttempt>>;
+    /// Puts a dead delivery back in the queue (same message id); `false` if it is not dead.
+    async fn retry_delivery(&self, id: i64, now: i64) -> StoreResult<bool>;
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+    /// The earliest `next_attempt_at` of a pending delivery, for the worker's sleep.
+    async fn next_delivery_due(&self) -> StoreResult<Option<i64>>;
 }

@@ -81,6 +81,10 @@ pub struct Alert {
     pub peak: f64,
     pub ts: i64,
     pub resolved_at: Option<i64>,
+    pub rule_id: Option<i64>,
+    pub rule_name: String,
+    pub comparison: String,
+    pub severity: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +98,10 @@ pub struct NewAlert {
     pub peak: f64,
     /// Set when the episode also ended within the same batch of samples.
     pub resolved_at: Option<i64>,
+    pub rule_id: Option<i64>,
+    pub rule_name: String,
+    pub comparison: String,
+    pub severity: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,4 +182,222 @@ pub struct ChartBucket {
 pub enum SessionPool {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
+}
+
+/// An alert rule as stored. Durations are seconds; `hosts` empty means every host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub id: i64,
+    pub owner_id: Option<i64>,
+    pub name: String,
+    pub metric: String,
+    pub comparison: String,
+    pub threshold: f64,
+    pub for_secs: i64,
+    pub hysteresis: f64,
+    pub keep_firing_for_secs: i64,
+    pub severity: String,
+    pub repeat_interval_secs: i64,
+    pub hosts: Vec<String>,
+    pub enabled: bool,
+    /// `Some("threshold")` for the rules that mirror `/thresholds` and `/admin/thresholds`.
+    pub managed: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The fields a rule is created or replaced with (already validated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleInput {
+    pub name: String,
+    pub metric: String,
+    pub comparison: String,
+    pub threshold: f64,
+    pub for_secs: i64,
+    pub hysteresis: f64,
+    pub keep_firing_for_secs: i64,
+    pub severity: String,
+    pub repeat_interval_secs: i64,
+    pub hosts: Vec<String>,
+    pub enabled: bool,
+}
+
+/// Which rules, channels or deliveries a caller sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (the admin, and the service's own tasks).
+    All,
+    /// Only what this user owns.
+    Owner(i64),
+    /// Only global items (owner NULL).
+    Global,
+}
+
+/// A (rule, host) evaluation state as stored; no row means inactive.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RuleStateRow {
+    pub rule_id: i64,
+    pub host_id: i64,
+    pub state: String,
+    pub active_since: i64,
+    pub alert_id: Option<i64>,
+    pub clear_since: Option<i64>,
+    pub last_notified_at: Option<i64>,
+    pub peak: f64,
+}
+
+/// A notification to fan out to every enabled channel of `owner_id` (None: the global
+/// channels). The payload's `alert_id` is filled in by the store when it is null.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub owner_id: Option<i64>,
+    pub event: String,
+    pub payload: serde_json::Value,
+}
+
+/// One step of the rule engine's output, applied in order within one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleChange {
+    /// Insert or replace the state row.
+    Save(RuleStateRow),
+    /// Delete the state row.
+    Clear { rule_id: i64, host_id: i64 },
+    /// Insert the alert, save the state with its id, notify.
+    Fire {
+        alert: NewAlert,
+        state: RuleStateRow,
+        notify: Option<Notification>,
+    },
+    /// Save the state (its `last_notified_at` moved) and notify.
+    Repeat {
+        state: RuleStateRow,
+        notify: Option<Notification>,
+    },
+    /// Close the alert (when known; else the one fired earlier in this batch for the same
+    /// rule and host), delete the state row, notify.
+    Resolve {
+        rule_id: i64,
+        host_id: i64,
+        alert_id: Option<i64>,
+        resolved_at: i64,
+        peak: f64,
+        notify: Option<Notification>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Channel {
+    pub id: i64,
+    pub owner_id: Option<i64>,
+    pub name: String,
+    /// `webhook` or `email`.
+    pub kind: String,
+    /// The webhook URL, or the email recipients.
+    pub target: String,
+    pub secret: Option<String>,
+    /// `env` (configured by ALERT_* variables: trusted, not editable) or `user`.
+    pub source: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelInput {
+    pub name: String,
+    pub kind: String,
+    pub target: String,
+    pub enabled: bool,
+}
+
+/// A channel the operator configured through the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvChannel {
+    pub kind: String,
+    pub name: String,
+    pub target: String,
+    /// Webhooks: the secret from ALERT_WEBHOOK_SECRET; `None` keeps the stored one (or
+    /// generates one the first time).
+    pub secret: Option<String>,
+}
+
+/// A due delivery claimed by a worker, with what it needs to send it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub message_id: String,
+    pub channel_id: i64,
+    pub event: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub kind: String,
+    pub target: String,
+    pub secret: Option<String>,
+    pub source: String,
+    pub channel_enabled: bool,
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub delivery_id: i64,
+    pub worker: String,
+    pub attempt: i64,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    /// `delivered`, `retry`, `dead` or `gone`.
+    pub outcome: String,
+    /// For `retry`: when to try again.
+    pub next_attempt_at: Option<i64>,
+    /// For `gone`: disable the channel with this reason.
+    pub disable_channel: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Delivery {
+    pub id: i64,
+    pub message_id: String,
+    pub channel_id: i64,
+    pub channel_name: String,
+    pub channel_kind: String,
+    pub owner_id: Option<i64>,
+    pub alert_id: Option<i64>,
+    pub event: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeliveryAttempt {
+    pub delivery_id: i64,
+    pub attempt: i64,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryFilter {
+    pub state: Option<String>,
+    pub channel_id: Option<i64>,
+}
+
+/// Outbox depth, for health and metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub dead: i64,
+    pub delivered: i64,
+    pub oldest_pending_at: Option<i64>,
 }

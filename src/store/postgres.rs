@@ -1,5 +1,6 @@
 //! PostgreSQL implementation: one pool, `synchronous_commit=on`, its own migrations.
 
+use super::outbox::impl_outbox;
 use super::shared::impl_store;
 use super::*;
 use anyhow::Context;
@@ -14,6 +15,8 @@ pub struct PgStore {
 
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
+    /// Leases due deliveries to a worker and counts the attempt.
+    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)";
 
     pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         let opts = PgConnectOptions::from_str(&settings.database_url)
@@ -56,3 +59,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore);
+impl_outbox!(PgStore);

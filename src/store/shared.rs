@@ -19,7 +19,7 @@ macro_rules! user_columns {
 
 macro_rules! alert_select {
     () => {
-        "SELECT a.id, a.host_id, h.name AS host, a.owner_id, a.metric, a.value, a.threshold, a.peak, a.ts, a.resolved_at FROM alerts a JOIN hosts h ON h.id = a.host_id"
+        "SELECT a.id, a.host_id, h.name AS host, a.owner_id, a.metric, a.value, a.threshold, a.peak, a.ts, a.resolved_at, a.rule_id, a.rule_name, a.comparison, a.severity FROM alerts a JOIN hosts h ON h.id = a.host_id"
     };
 }
 
@@ -509,6 +509,16 @@ macro_rules! impl_store {
             }
 
             async fn set_global_thresholds(&self, t: ThresholdPair, now: i64) -> StoreResult<()> {
+                let mut tx = self.w().begin().await?;
+                // The managed global rules follow the thresholds in the same transaction.
+                for (metric, value) in [("cpu", t.cpu), ("memory", t.memory)] {
+                    sqlx::query("UPDATE rules SET threshold = $1, updated_at = $2 WHERE managed = 'threshold' AND owner_id IS NULL AND metric = $3")
+                        .bind(value)
+                        .bind(now)
+                        .bind(metric)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
                     "INSERT INTO global_thresholds (id, cpu, memory, updated_at) VALUES (1, $1, $2, $3) \
                      ON CONFLICT (id) DO UPDATE SET cpu = excluded.cpu, memory = excluded.memory, updated_at = excluded.updated_at",
@@ -516,8 +526,9 @@ macro_rules! impl_store {
                 .bind(t.cpu)
                 .bind(t.memory)
                 .bind(now)
-                .execute(self.w())
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -530,6 +541,30 @@ macro_rules! impl_store {
             }
 
             async fn set_user_thresholds(&self, user_id: i64, t: ThresholdPair, now: i64) -> StoreResult<()> {
+                let mut tx = self.w().begin().await?;
+                // The user's managed rules follow their thresholds in the same transaction.
+                for (metric, value, name) in [("cpu", t.cpu, "CPU above my threshold"), ("memory", t.memory, "Memory above my threshold")] {
+                    let updated = sqlx::query("UPDATE rules SET threshold = $1, updated_at = $2 WHERE managed = 'threshold' AND owner_id = $3 AND metric = $4")
+                        .bind(value)
+                        .bind(now)
+                        .bind(user_id)
+                        .bind(metric)
+                        .execute(&mut *tx)
+                        .await?;
+                    if updated.rows_affected() == 0 {
+                        sqlx::query(
+                            "INSERT INTO rules (owner_id, name, metric, comparison, threshold, managed, created_at, updated_at) \
+                             VALUES ($1, $2, $3, '>', $4, 'threshold', $5, $5)",
+                        )
+                        .bind(user_id)
+                        .bind(name)
+                        .bind(metric)
+                        .bind(value)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
                 sqlx::query(
                     "INSERT INTO user_thresholds (user_id, cpu, memory, updated_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (user_id) DO UPDATE SET cpu = excluded.cpu, memory = excluded.memory, updated_at = excluded.updated_at",
@@ -538,8 +573,9 @@ macro_rules! impl_store {
                 .bind(t.cpu)
                 .bind(t.memory)
                 .bind(now)
-                .execute(self.w())
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -551,41 +587,6 @@ macro_rules! impl_store {
                 .fetch_all(self.r())
                 .await?;
                 Ok(rows.into_iter().map(|(id, cpu, memory)| (id, ThresholdPair { cpu, memory })).collect())
-            }
-
-            async fn apply_alert_changes(&self, open: &[NewAlert], resolve: &[AlertResolution]) -> StoreResult<Vec<i64>> {
-                if open.is_empty() && resolve.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut tx = self.w().begin().await?;
-                let mut ids = Vec::with_capacity(open.len());
-                for a in open {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO alerts (host_id, owner_id, metric, value, threshold, peak, ts, resolved_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                    )
-                    .bind(a.host_id)
-                    .bind(a.owner_id)
-                    .bind(&a.metric)
-                    .bind(a.value)
-                    .bind(a.threshold)
-                    .bind(a.peak.max(a.value))
-                    .bind(a.ts)
-                    .bind(a.resolved_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    ids.push(id);
-                }
-                for r in resolve {
-                    sqlx::query("UPDATE alerts SET resolved_at = $1, peak = CASE WHEN peak < $2 THEN $2 ELSE peak END WHERE id = $3 AND resolved_at IS NULL")
-                        .bind(r.resolved_at)
-                        .bind(r.peak)
-                        .bind(r.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(ids)
             }
 
             async fn open_alerts(&self) -> StoreResult<Vec<Alert>> {
@@ -623,6 +624,31 @@ macro_rules! impl_store {
                 .await?;
                 Ok(AlertStats { total, open, breakdown, last_timestamps })
             }
+
+            async fn list_rules(&self, scope: Scope) -> StoreResult<Vec<Rule>> { self.list_rules_impl(scope).await }
+            async fn active_rules(&self) -> StoreResult<Vec<Rule>> { self.active_rules_impl().await }
+            async fn rule(&self, id: i64) -> StoreResult<Option<Rule>> { self.rule_impl(id).await }
+            async fn create_rule(&self, owner_id: Option<i64>, input: &RuleInput, now: i64) -> StoreResult<Rule> { self.create_rule_impl(owner_id, input, now).await }
+            async fn update_rule(&self, id: i64, input: &RuleInput, now: i64) -> StoreResult<Option<Rule>> { self.update_rule_impl(id, input, now).await }
+            async fn delete_rule(&self, id: i64) -> StoreResult<bool> { self.delete_rule_impl(id).await }
+            async fn rule_states(&self) -> StoreResult<Vec<RuleStateRow>> { self.rule_states_impl().await }
+            async fn apply_rule_changes(&self, changes: &[RuleChange], now: i64) -> StoreResult<(Vec<i64>, usize)> { self.apply_rule_changes_impl(changes, now).await }
+            async fn list_channels(&self, scope: Scope) -> StoreResult<Vec<Channel>> { self.list_channels_impl(scope).await }
+            async fn channel(&self, id: i64) -> StoreResult<Option<Channel>> { self.channel_impl(id).await }
+            async fn create_channel(&self, owner_id: Option<i64>, input: &ChannelInput, secret: Option<&str>, now: i64) -> StoreResult<Channel> { self.create_channel_impl(owner_id, input, secret, now).await }
+            async fn update_channel(&self, id: i64, input: &ChannelInput, now: i64) -> StoreResult<Option<Channel>> { self.update_channel_impl(id, input, now).await }
+            async fn set_channel_secret(&self, id: i64, secret: &str, now: i64) -> StoreResult<bool> { self.set_channel_secret_impl(id, secret, now).await }
+            async fn delete_channel(&self, id: i64) -> StoreResult<bool> { self.delete_channel_impl(id).await }
+            async fn sync_env_channel(&self, kind: &str, channel: Option<&EnvChannel>, generated_secret: &str, now: i64) -> StoreResult<()> { self.sync_env_channel_impl(kind, channel, generated_secret, now).await }
+            async fn claim_deliveries(&self, worker: &str, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<ClaimedDelivery>> { self.claim_deliveries_impl(worker, now, lease_ms, limit).await }
+            async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<bool> { self.record_attempt_impl(record).await }
+            async fn enqueue_test(&self, channel_id: i64, payload: &serde_json::Value, message_id: &str, now: i64) -> StoreResult<i64> { self.enqueue_test_impl(channel_id, payload, message_id, now).await }
+            async fn list_deliveries(&self, scope: Scope, filter: &DeliveryFilter, limit: i64, offset: i64) -> StoreResult<(Vec<Delivery>, i64)> { self.list_deliveries_impl(scope, filter, limit, offset).await }
+            async fn delivery(&self, id: i64) -> StoreResult<Option<Delivery>> { self.delivery_impl(id).await }
+            async fn delivery_attempts(&self, delivery_id: i64) -> StoreResult<Vec<DeliveryAttempt>> { self.delivery_attempts_impl(delivery_id).await }
+            async fn retry_delivery(&self, id: i64, now: i64) -> StoreResult<bool> { self.retry_delivery_impl(id, now).await }
+            async fn outbox_stats(&self) -> StoreResult<OutboxStats> { self.outbox_stats_impl().await }
+            async fn next_delivery_due(&self) -> StoreResult<Option<i64>> { self.next_delivery_due_impl().await }
         }
     };
 }

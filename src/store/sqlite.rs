@@ -2,6 +2,7 @@
 //! readers, so collector writes never block API reads and our own writers never meet
 //! `SQLITE_BUSY`.
 
+use super::outbox::impl_outbox;
 use super::shared::impl_store;
 use super::*;
 use anyhow::Context;
@@ -51,6 +52,8 @@ impl ServerLock {
 
 impl SqliteStore {
     const BACKEND: Backend = Backend::Sqlite;
+    /// Leases due deliveries to a worker and counts the attempt.
+    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) ORDER BY next_attempt_at, id LIMIT $4)";
 
     pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         let base = SqliteConnectOptions::from_str(&settings.database_url)
@@ -104,3 +107,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore);
+impl_outbox!(SqliteStore);

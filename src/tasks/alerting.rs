@@ -1,135 +1,340 @@
-//! Applies the threshold state machine to samples and persists what it decides.
+//! Feeds samples and the clock to the rule state machine and persists what it decides,
+//! with the notifications it causes, in one transaction (the outbox).
 
-use crate::alerts::{EpisodeKey, Evaluator, ThresholdRule, Transition};
-use crate::store::{AlertResolution, NewAlert, Sample, Store, StoreResult};
+use crate::alerts::{
+    Change, Comparison, Evaluator, Fired, Phase, RuleSpec, RuleState, Severity, StateKey,
+};
+use crate::domain::format_rfc3339;
+use crate::store::{
+    NewAlert, Notification, Rule, RuleChange, RuleStateRow, Sample, Store, StoreResult,
+};
+use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 pub struct AlertEngine {
     store: Arc<dyn Store>,
     evaluator: Evaluator,
+    /// Set after a failed write: the database is the truth, reload from it first.
+    stale: bool,
+    /// Queue notifications (off for `seed`, which replays history).
+    notify: bool,
+    /// Wakes the notifier when deliveries were queued.
+    wake: Option<Arc<Notify>>,
+    host_names: HashMap<i64, String>,
 }
 
 impl AlertEngine {
-    /// Resumes from the open episodes in the store.
+    /// Resumes from the rule states and open alerts in the store.
     pub async fn new(store: Arc<dyn Store>) -> StoreResult<Self> {
-        let open = store.open_alerts().await?;
+        let evaluator = load_evaluator(store.as_ref()).await?;
         Ok(Self {
             store,
-            evaluator: Evaluator::resume(&open),
+            evaluator,
+            stale: false,
+            notify: true,
+            wake: None,
+            host_names: HashMap::new(),
         })
     }
 
-    /// The global thresholds plus every user's own.
-    pub async fn rules(&self) -> StoreResult<Vec<ThresholdRule>> {
-        let mut rules = vec![ThresholdRule {
-            owner: None,
-            thresholds: self.store.global_thresholds().await?,
-        }];
-        rules.extend(
-            self.store
-                .all_user_thresholds()
-                .await?
-                .into_iter()
-                .map(|(id, t)| ThresholdRule {
-                    owner: Some(id),
-                    thresholds: t,
-                }),
-        );
-        Ok(rules)
+    /// Queue no notifications (replaying history).
+    pub fn silent(mut self) -> Self {
+        self.notify = false;
+        self
     }
 
-    /// Evaluates samples (already stored) in order at time `now`; returns the transitions
-    /// that were persisted. If persisting fails, fired episodes are forgotten so the next
-    /// breaching sample raises them again rather than losing the alert.
-    pub async fn observe(&mut self, samples: &[Sample], now: i64) -> StoreResult<Vec<Transition>> {
+    pub fn with_wake(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
+    }
+
+    /// The enabled rules, with host names resolved to ids.
+    async fn rules(&mut self) -> StoreResult<Vec<RuleSpec>> {
+        let rules = self.store.active_rules().await?;
+        let hosts = self.store.list_hosts().await?;
+        let ids: HashMap<&str, i64> = hosts.iter().map(|h| (h.name.as_str(), h.id)).collect();
+        let specs = rules.iter().filter_map(|r| to_spec(r, &ids)).collect();
+        self.host_names = hosts.into_iter().map(|h| (h.id, h.name)).collect();
+        Ok(specs)
+    }
+
+    /// Evaluates samples (already stored) in order, then the clock at `now`; returns the
+    /// changes that were persisted. If persisting fails nothing is lost: the state is
+    /// reloaded from the database and the next samples decide again.
+    pub async fn observe(&mut self, samples: &[Sample], now: i64) -> StoreResult<Vec<Change>> {
+        if self.stale {
+            self.evaluator = load_evaluator(self.store.as_ref()).await?;
+            self.stale = false;
+        }
         let rules = self.rules().await?;
-        let mut all = Vec::new();
+        let mut changes = Vec::new();
         for s in samples {
-            all.extend(self.evaluator.evaluate(s, &rules, now));
+            changes.extend(self.evaluator.evaluate(s, &rules, now));
         }
-        if all.is_empty() {
-            return Ok(all);
+        changes.extend(self.evaluator.tick(&rules, now));
+        if changes.is_empty() {
+            return Ok(changes);
         }
-        let mut opens: Vec<(EpisodeKey, NewAlert)> = Vec::new();
-        let mut resolves = Vec::new();
-        for t in &all {
-            match *t {
-                Transition::Fire {
-                    key,
-                    value,
-                    threshold,
-                    ts,
-                } => opens.push((
-                    key,
-                    NewAlert {
-                        host_id: key.host_id,
-                        owner_id: key.owner,
-                        metric: key.metric.as_str().to_owned(),
-                        value,
-                        threshold,
-                        ts,
-                        peak: value,
-                        resolved_at: None,
-                    },
-                )),
-                Transition::Resolve {
-                    alert_id: Some(id),
-                    ts,
-                    peak,
-                    ..
-                } => {
-                    resolves.push(AlertResolution {
-                        id,
-                        resolved_at: ts,
-                        peak,
-                    });
-                }
-                // Fired earlier in this same batch: store it already resolved.
-                Transition::Resolve {
-                    key,
-                    alert_id: None,
-                    ts,
-                    peak,
-                } => {
-                    if let Some((_, a)) = opens.iter_mut().rev().find(|(k, _)| *k == key) {
-                        a.resolved_at = Some(ts);
-                        a.peak = peak;
+        let rows: Vec<RuleChange> = changes.iter().map(|c| self.to_row(c, now)).collect();
+        match self.store.apply_rule_changes(&rows, now).await {
+            Ok((ids, queued)) => {
+                let fired = changes.iter().filter_map(|c| match c {
+                    Change::Fired { key, state } => Some((key, state)),
+                    _ => None,
+                });
+                for ((key, state), id) in fired.zip(ids) {
+                    self.evaluator.confirm(key, id);
+                    if let Some(f) = &state.fired {
+                        tracing::warn!(
+                            alert_id = id,
+                            rule = %f.rule_name,
+                            host = %self.host_name(key.host_id),
+                            severity = f.severity.as_str(),
+                            "ALERT: {} {:.1} {} {:.1}",
+                            f.metric, f.value, f.comparison.as_str(), f.threshold
+                        );
                     }
                 }
-            }
-        }
-        let (keys, new): (Vec<EpisodeKey>, Vec<NewAlert>) = opens.into_iter().unzip();
-        match self.store.apply_alert_changes(&new, &resolves).await {
-            Ok(ids) => {
-                for ((key, a), id) in keys.iter().zip(&new).zip(ids) {
-                    if a.resolved_at.is_none() {
-                        self.evaluator.confirm(key, id);
+                for c in &changes {
+                    if let Change::Resolved { key, state, .. } = c {
+                        tracing::info!(
+                            alert_id = state.fired.as_ref().and_then(|f| f.alert_id),
+                            rule_id = key.rule_id,
+                            host = %self.host_name(key.host_id),
+                            peak = state.peak,
+                            "alert resolved"
+                        );
                     }
-                    let scope = a
-                        .owner_id
-                        .map_or("global".to_owned(), |u| format!("user {u}"));
-                    tracing::warn!(
-                        alert_id = id,
-                        metric = %a.metric,
-                        value = a.value,
-                        threshold = a.threshold,
-                        host_id = a.host_id,
-                        %scope,
-                        "ALERT: {} {:.1} above threshold {:.1}",
-                        a.metric, a.value, a.threshold
-                    );
                 }
-                for r in &resolves {
-                    tracing::info!(alert_id = r.id, peak = r.peak, "alert resolved");
+                if queued > 0 {
+                    if let Some(w) = &self.wake {
+                        w.notify_one();
+                    }
                 }
-                Ok(all)
+                Ok(changes)
             }
             Err(e) => {
-                for key in &keys {
-                    self.evaluator.forget(key);
-                }
+                self.stale = true;
                 Err(e)
             }
         }
     }
+
+    fn host_name(&self, host_id: i64) -> String {
+        self.host_names
+            .get(&host_id)
+            .cloned()
+            .unwrap_or_else(|| format!("host {host_id}"))
+    }
+
+    fn to_row(&self, change: &Change, now: i64) -> RuleChange {
+        match change {
+            Change::Saved { key, state } => RuleChange::Save(state_row(key, state)),
+            Change::Cancelled { key } => RuleChange::Clear {
+                rule_id: key.rule_id,
+                host_id: key.host_id,
+            },
+            Change::Fired { key, state } => {
+                let f = state.fired.as_ref();
+                RuleChange::Fire {
+                    alert: NewAlert {
+                        host_id: key.host_id,
+                        owner_id: f.and_then(|f| f.owner),
+                        metric: f.map(|f| f.metric.clone()).unwrap_or_default(),
+                        value: f.map_or(state.last_value, |f| f.value),
+                        threshold: f.map_or(0.0, |f| f.threshold),
+                        ts: f.map_or(now, |f| f.ts),
+                        peak: state.peak,
+                        resolved_at: None,
+                        rule_id: Some(key.rule_id),
+                        rule_name: f.map(|f| f.rule_name.clone()).unwrap_or_default(),
+                        comparison: f.map_or(">", |f| f.comparison.as_str()).to_owned(),
+                        severity: f.map_or("warning", |f| f.severity.as_str()).to_owned(),
+                    },
+                    state: state_row(key, state),
+                    notify: self.notification(key, state, "firing", None, now),
+                }
+            }
+            Change::Repeated { key, state } => RuleChange::Repeat {
+                state: state_row(key, state),
+                notify: self.notification(key, state, "repeat", None, now),
+            },
+            Change::Resolved { key, state, ts } => RuleChange::Resolve {
+                rule_id: key.rule_id,
+                host_id: key.host_id,
+                alert_id: state.fired.as_ref().and_then(|f| f.alert_id),
+                resolved_at: *ts,
+                peak: state.peak,
+                notify: self.notification(key, state, "resolved", Some(*ts), now),
+            },
+        }
+    }
+
+    /// The webhook body (and the source of the email), in the original's shape plus context.
+    fn notification(
+        &self,
+        key: &StateKey,
+        state: &RuleState,
+        event: &str,
+        resolved_at: Option<i64>,
+        now: i64,
+    ) -> Option<Notification> {
+        if !self.notify {
+            return None;
+        }
+        let f = state.fired.as_ref()?;
+        let ts = match event {
+            "firing" => f.ts,
+            "resolved" => resolved_at.unwrap_or(now),
+            _ => now,
+        };
+        let payload = serde_json::json!({
+            "type": f.metric,
+            "value": if event == "firing" { f.value } else { state.last_value },
+            "ts": format_rfc3339(ts),
+            "generated_at": format_rfc3339(now),
+            "status": if event == "resolved" { "resolved" } else { "firing" },
+            "event": event,
+            "threshold": f.threshold,
+            "comparison": f.comparison.as_str(),
+            "rule": f.rule_name,
+            "rule_id": key.rule_id,
+            "host": self.host_name(key.host_id),
+            "severity": f.severity.as_str(),
+            "alert_id": f.alert_id,
+            "started_at": format_rfc3339(f.ts),
+            "resolved_at": resolved_at.map(format_rfc3339),
+            "peak": state.peak,
+        });
+        Some(Notification {
+            owner_id: f.owner,
+            event: event.to_owned(),
+            payload,
+        })
+    }
+}
+
+fn state_row(key: &StateKey, s: &RuleState) -> RuleStateRow {
+    RuleStateRow {
+        rule_id: key.rule_id,
+        host_id: key.host_id,
+        state: s.phase.as_str().to_owned(),
+        active_since: s.active_since,
+        alert_id: s.fired.as_ref().and_then(|f| f.alert_id),
+        clear_since: s.clear_since,
+        last_notified_at: s.last_notified_at,
+        peak: s.peak,
+    }
+}
+
+/// A stored rule as the evaluator needs it; `None` for rows that no longer parse (they
+/// cannot be written through the API, but a database is shared with other tools).
+pub fn to_spec(r: &Rule, host_ids: &HashMap<&str, i64>) -> Option<RuleSpec> {
+    Some(RuleSpec {
+        id: r.id,
+        owner: r.owner_id,
+        name: r.name.clone(),
+        metric: crate::alerts::RuleMetric::parse(&r.metric)?,
+        comparison: Comparison::parse(&r.comparison)?,
+        threshold: r.threshold,
+        for_ms: r.for_secs.saturating_mul(1000),
+        hysteresis: r.hysteresis,
+        keep_firing_for_ms: r.keep_firing_for_secs.saturating_mul(1000),
+        severity: Severity::parse(&r.severity)?,
+        repeat_ms: r.repeat_interval_secs.saturating_mul(1000),
+        hosts: if r.hosts.is_empty() {
+            None
+        } else {
+            Some(
+                r.hosts
+                    .iter()
+                    .filter_map(|h| host_ids.get(h.as_str()).copied())
+                    .collect(),
+            )
+        },
+    })
+}
+
+/// Rebuilds the evaluator from stored states, with each firing state's alert. An open
+/// alert without a state (its rule was deleted while the service was down) comes back as
+/// a firing state of a rule that no longer exists, so the first tick resolves it.
+async fn load_evaluator(store: &dyn Store) -> StoreResult<Evaluator> {
+    let states = store.rule_states().await?;
+    let open = store.open_alerts().await?;
+    let by_id: HashMap<i64, &crate::store::Alert> = open.iter().map(|a| (a.id, a)).collect();
+    let fired_of = |a: &crate::store::Alert| Fired {
+        alert_id: Some(a.id),
+        owner: a.owner_id,
+        rule_name: a.rule_name.clone(),
+        metric: a.metric.clone(),
+        comparison: Comparison::parse(&a.comparison).unwrap_or(Comparison::Gt),
+        threshold: a.threshold,
+        severity: Severity::parse(&a.severity).unwrap_or(Severity::Warning),
+        value: a.value,
+        ts: a.ts,
+    };
+    let mut out: Vec<(StateKey, RuleState)> = Vec::new();
+    let mut covered = std::collections::HashSet::new();
+    for s in &states {
+        let phase = if s.state == "firing" {
+            Phase::Firing
+        } else {
+            Phase::Pending
+        };
+        let fired = s
+            .alert_id
+            .and_then(|id| by_id.get(&id))
+            .map(|a| fired_of(a));
+        if phase == Phase::Firing && fired.is_none() {
+            // Its alert is gone (deleted with its host): nothing left to resolve.
+            continue;
+        }
+        if let Some(id) = s.alert_id {
+            covered.insert(id);
+        }
+        out.push((
+            StateKey {
+                rule_id: s.rule_id,
+                host_id: s.host_id,
+            },
+            RuleState {
+                phase,
+                active_since: s.active_since,
+                clear_since: s.clear_since,
+                last_notified_at: s.last_notified_at,
+                peak: s.peak,
+                last_value: fired.as_ref().map_or(s.peak, |f| f.value),
+                fired,
+            },
+        ));
+    }
+    for a in open.iter().filter(|a| !covered.contains(&a.id)) {
+        let key = StateKey {
+            // Rule ids are positive: a negative one is never among the rules, so the
+            // first tick resolves the orphan.
+            rule_id: a.rule_id.unwrap_or(-a.id),
+            host_id: a.host_id,
+        };
+        if out.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        out.push((
+            key,
+            RuleState {
+                phase: Phase::Firing,
+                active_since: a.ts,
+                clear_since: None,
+                last_notified_at: Some(a.ts),
+                peak: a.peak,
+                last_value: a.value,
+                fired: Some(fired_of(a)),
+            },
+        ));
+    }
+    Ok(Evaluator::resume(out))
 }

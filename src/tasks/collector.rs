@@ -21,8 +21,9 @@ impl CollectorTask {
         store: Arc<dyn Store>,
         host_id: i64,
         clock: Arc<dyn Clock>,
+        wake: Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Self> {
-        let engine = AlertEngine::new(store.clone()).await?;
+        let engine = AlertEngine::new(store.clone()).await?.with_wake(wake);
         Ok(Self {
             store,
             collector: Collector::new()?,

@@ -11,5 +11,6 @@ mod lock;
 mod metrics;
 mod pages;
 mod rollups;
+mod rules;
 mod server;
 mod thresholds;

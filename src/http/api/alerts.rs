@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertOut {
     pub id: i64,
-    /// The metric: `cpu` or `memory`.
+    /// The metric: `cpu`, `memory`, or any other metric a rule watches.
     #[serde(rename = "type")]
     #[schema(rename = "type")]
     pub kind: String,
@@ -32,8 +32,15 @@ pub struct AlertOut {
     pub state: &'static str,
     /// End of the episode, RFC 3339 UTC, when resolved.
     pub resolved_at: Option<String>,
-    /// Highest value seen during the episode (known at resolution).
+    /// Highest value seen during the episode (lowest for `<` rules; final at resolution).
     pub peak: f64,
+    /// The rule that raised it (null if the rule was deleted).
+    pub rule_id: Option<i64>,
+    pub rule: String,
+    /// `>`, `>=`, `<` or `<=`.
+    pub comparison: String,
+    /// `warning` or `critical`.
+    pub severity: String,
 }
 
 impl From<&Alert> for AlertOut {
@@ -57,6 +64,10 @@ impl From<&Alert> for AlertOut {
             },
             resolved_at: a.resolved_at.map(format_rfc3339),
             peak: a.peak,
+            rule_id: a.rule_id,
+            rule: a.rule_name.clone(),
+            comparison: a.comparison.clone(),
+            severity: a.severity.clone(),
         }
     }
 }

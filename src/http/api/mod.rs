@@ -2,7 +2,10 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod channels;
+pub mod deliveries;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod rules;
 pub mod thresholds;

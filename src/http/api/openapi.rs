@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document served at `/openapi.json`.
 
-use super::{alerts, auth, health, metrics, thresholds};
+use super::{alerts, auth, channels, deliveries, health, metrics, rules, thresholds};
 use crate::http::error::ErrorBody;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -46,6 +46,10 @@ impl Modify for SecuritySchemes {
         alerts::alerts, alerts::summary,
         thresholds::get_own, thresholds::set_own, thresholds::get_global, thresholds::set_global,
         health::healthz, health::readyz,
+        rules::list, rules::create, rules::get, rules::replace, rules::delete,
+        channels::list, channels::create, channels::get, channels::replace, channels::delete,
+        channels::test, channels::rotate_secret,
+        deliveries::list, deliveries::get, deliveries::retry,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),
