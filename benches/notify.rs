@@ -37,8 +37,12 @@ async fn receive(State(seen): State<Arc<Mutex<Seen>>>, body: Bytes) -> &'static 
 
 async fn start_receiver() -> (String, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let app = Router::new().route("/hook", post(receive)).with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -99,12 +103,18 @@ async fn outbox(database_url: &str, url: &str, n: usize, seen: &Arc<Mutex<Seen>>
     for _ in 0..n {
         let payload = watchpost::notify::worker::test_payload("bench", now);
         store
-            .enqueue_test(channel.id, &payload, &watchpost::notify::sign::new_message_id(), now)
+            .enqueue_test(
+                channel.id,
+                &payload,
+                &watchpost::notify::sign::new_message_id(),
+                now,
+            )
             .await
             .expect("enqueue");
     }
     reset(seen);
-    let notifier = Notifier::new(store.clone(), &settings, Arc::new(SystemClock)).expect("notifier");
+    let notifier =
+        Notifier::new(store.clone(), &settings, Arc::new(SystemClock)).expect("notifier");
     let started = Instant::now();
     while notifier.step().await.expect("step") > 0 {}
     let rate = n as f64 / started.elapsed().as_secs_f64();
@@ -117,7 +127,9 @@ async fn pg_database(admin_url: &str) -> Option<String> {
     use sqlx::{Connection, Executor};
     let name = format!("wp_bench_{:08x}", rand::random::<u32>());
     let mut conn = sqlx::PgConnection::connect(admin_url).await.ok()?;
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.ok()?;
+    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .ok()?;
     let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
     Some(format!("{base}/{name}"))
 }
@@ -170,9 +182,10 @@ async fn latency(url: &str, seen: &Arc<Mutex<Seen>>, rounds: usize) -> Vec<i64> 
                 for (arrived, body) in &s.hits {
                     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
                     if v["rule_id"] == id && v["event"] == "firing" {
-                        let ts = chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().unwrap_or(""))
-                            .map(|t| t.timestamp_millis())
-                            .unwrap_or(*arrived);
+                        let ts =
+                            chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().unwrap_or(""))
+                                .map(|t| t.timestamp_millis())
+                                .unwrap_or(*arrived);
                         out.push(arrived - ts);
                         break 'wait;
                     }

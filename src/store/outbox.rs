@@ -49,15 +49,6 @@ pub(super) fn scope_params(scope: super::Scope) -> (i64, i64) {
     }
 }
 
-/// A webhook-id: random, unique, stable for the life of the delivery.
-pub(super) fn new_message_id() -> String {
-    use rand::distributions::{Alphanumeric, DistString};
-    format!(
-        "msg_{}",
-        Alphanumeric.sample_string(&mut rand::thread_rng(), 27)
-    )
-}
-
 #[derive(sqlx::FromRow)]
 pub(super) struct RuleRow {
     id: i64,
@@ -331,7 +322,7 @@ macro_rules! impl_outbox {
                                 "INSERT INTO deliveries (message_id, channel_id, alert_id, event, payload, state, attempts, next_attempt_at, created_at) \
                                  VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
                             )
-                            .bind($crate::store::outbox::new_message_id())
+                            .bind($crate::notify::sign::new_message_id())
                             .bind(channel_id)
                             .bind(alert_id)
                             .bind(&n.event)

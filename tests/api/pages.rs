@@ -17,7 +17,7 @@ use watchpost::tasks::alerting::AlertEngine;
 const COOKIE: &str = "watchpost_session";
 
 /// An app whose session cookie is not `Secure`, so reqwest sends it back over http.
-async fn spawn_dashboard() -> TestApp {
+pub(crate) async fn spawn_dashboard() -> TestApp {
     spawn_app_with(|s| s.cookie_secure = false).await
 }
 
@@ -32,14 +32,14 @@ fn plain_client() -> reqwest::Client {
 }
 
 /// A browser-like client: a cookie jar, no automatic redirects.
-struct Browser<'a> {
-    app: &'a TestApp,
-    client: reqwest::Client,
-    jar: Arc<Jar>,
+pub(crate) struct Browser<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) client: reqwest::Client,
+    pub(crate) jar: Arc<Jar>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let jar = Arc::new(Jar::default());
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -62,7 +62,7 @@ impl<'a> Browser<'a> {
             .find_map(|c| c.strip_prefix(&format!("{COOKIE}=")).map(str::to_owned))
     }
 
-    async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.app.url(path))
             .send()
@@ -80,16 +80,16 @@ impl<'a> Browser<'a> {
     }
 
     /// GETs a page, asserting the status; returns the body.
-    async fn page(&self, path: &str, expected: StatusCode) -> String {
+    pub(crate) async fn page(&self, path: &str, expected: StatusCode) -> String {
         body_with_status(self.get(path).await, expected).await
     }
 
     /// The CSRF token of the form on `path` (which must answer 200).
-    async fn csrf(&self, path: &str) -> String {
+    pub(crate) async fn csrf(&self, path: &str) -> String {
         csrf_of(&self.page(path, StatusCode::OK).await)
     }
 
-    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+    pub(crate) async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
         self.client
             .post(self.app.url(path))
             .form(form)
@@ -115,14 +115,14 @@ impl<'a> Browser<'a> {
     }
 
     /// Registers a fresh user through the form; returns (id, username).
-    async fn register_new(&self) -> (i64, String) {
+    pub(crate) async fn register_new(&self) -> (i64, String) {
         let name = unique_username("web");
         self.register(&name).await;
         (user_id(self.app, &name).await, name)
     }
 
     /// Logs in through the form; returns the login response (asserted 303 to /dashboard).
-    async fn login(&self, username: &str) -> Response {
+    pub(crate) async fn login(&self, username: &str) -> Response {
         let csrf = self.csrf("/dashboard/login").await;
         let resp = self
             .post_form(
@@ -158,7 +158,7 @@ async fn get_with_cookie(app: &TestApp, path: &str, value: &str) -> Response {
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
-async fn body_with_status(resp: Response, expected: StatusCode) -> String {
+pub(crate) async fn body_with_status(resp: Response, expected: StatusCode) -> String {
     let status = resp.status();
     let location = header(resp.headers(), "location");
     let text = resp.text().await.expect("response body");
@@ -169,12 +169,12 @@ async fn body_with_status(resp: Response, expected: StatusCode) -> String {
     text
 }
 
-fn header(h: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name)
         .map(|v| v.to_str().expect("ascii header").to_owned())
 }
 
-fn assert_redirect(resp: &Response, status: StatusCode, to: &str) {
+pub(crate) fn assert_redirect(resp: &Response, status: StatusCode, to: &str) {
     assert_eq!(resp.status(), status, "{} {:?}", resp.url(), resp.headers());
     assert_eq!(
         header(resp.headers(), "location").as_deref(),
@@ -184,7 +184,7 @@ fn assert_redirect(resp: &Response, status: StatusCode, to: &str) {
     );
 }
 
-async fn assert_to_login(resp: Response) {
+pub(crate) async fn assert_to_login(resp: Response) {
     assert_redirect(&resp, StatusCode::SEE_OTHER, "/dashboard/login");
 }
 
@@ -217,13 +217,13 @@ fn set_cookie_value(resp: &Response) -> Option<String> {
 }
 
 /// The text between `marker` and the next `"`.
-fn attr_after(body: &str, marker: &str) -> Option<String> {
+pub(crate) fn attr_after(body: &str, marker: &str) -> Option<String> {
     let start = body.find(marker)? + marker.len();
     let len = body[start..].find('"')?;
     Some(body[start..start + len].to_owned())
 }
 
-fn csrf_of(body: &str) -> String {
+pub(crate) fn csrf_of(body: &str) -> String {
     let t = attr_after(body, r#"name="csrf_token" value=""#)
         .unwrap_or_else(|| panic!("no csrf_token field in: {body}"));
     assert!(t.len() >= 32, "short CSRF token {t:?}");
@@ -231,7 +231,7 @@ fn csrf_of(body: &str) -> String {
 }
 
 /// The cells (tags stripped) of every row of the first `<tbody>` in `body`.
-fn table_rows(body: &str) -> Vec<Vec<String>> {
+pub(crate) fn table_rows(body: &str) -> Vec<Vec<String>> {
     let Some(start) = body.find("<tbody>") else {
         return Vec::new();
     };
@@ -253,7 +253,7 @@ fn table_rows(body: &str) -> Vec<Vec<String>> {
 }
 
 /// Decodes the character references askama's HTML escaper produces.
-fn unescape_html(s: &str) -> String {
+pub(crate) fn unescape_html(s: &str) -> String {
     s.replace("&#60;", "<")
         .replace("&lt;", "<")
         .replace("&#62;", ">")
@@ -284,7 +284,7 @@ fn strip_tags(s: &str) -> String {
 /// style) and htmx's `allowEval: false` need: every `<script>` has `src` and no content,
 /// no `style` or `on*` event-handler attributes, no `hx-on`, no `javascript:` URLs, and
 /// no unescaped `<` in text.
-fn assert_csp_clean_markup(body: &str, what: &str) {
+pub(crate) fn assert_csp_clean_markup(body: &str, what: &str) {
     let b = body.as_bytes();
     let mut i = 0;
     let mut tags = 0;
@@ -384,7 +384,7 @@ fn assert_csp_clean_markup(body: &str, what: &str) {
 
 /// Asserts a full HTML page: status, HTML content type, security headers, `no-store`,
 /// the layout, markup a strict CSP accepts. Returns the body.
-async fn full_page(resp: Response, expected: StatusCode, what: &str) -> String {
+pub(crate) async fn full_page(resp: Response, expected: StatusCode, what: &str) -> String {
     assert_security_headers(resp.headers());
     let ct = header(resp.headers(), "content-type").unwrap_or_default();
     assert!(ct.starts_with("text/html"), "{what}: content-type {ct:?}");

@@ -4,8 +4,11 @@
 pub mod admin;
 pub mod alerts;
 pub mod auth;
+pub mod channels;
+pub mod deliveries;
 pub mod overview;
 pub mod render;
+pub mod rules;
 pub mod session;
 pub mod settings;
 
@@ -63,6 +66,26 @@ pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
             get(settings::tokens_list).post(settings::create_token),
         )
         .route("/dashboard/tokens/revoke", post(settings::revoke_token))
+        .route("/dashboard/rules", get(rules::rules))
+        .route(
+            "/dashboard/rules/new",
+            get(rules::new_rule).post(rules::create_rule),
+        )
+        .route(
+            "/dashboard/rules/{id}",
+            get(rules::edit_rule).post(rules::update_rule),
+        )
+        .route("/dashboard/rules/{id}/delete", post(rules::delete_rule))
+        .route(
+            "/dashboard/channels",
+            get(channels::channels).post(channels::create_channel),
+        )
+        .route(
+            "/dashboard/channels/{id}/{action}",
+            post(channels::channel_action),
+        )
+        .route("/dashboard/deliveries", get(deliveries::deliveries))
+        .route("/dashboard/deliveries/{id}/retry", post(deliveries::retry))
         .route("/dashboard/admin", get(admin::admin).post(admin::elevate))
         .route(
             "/dashboard/admin.html",

@@ -235,3 +235,81 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestP
             .map_err(|_| PageError::BadRequest)
     }
 }
+
+/// The 404 page in the layout: what an unknown address, or someone else's rule, channel or
+/// delivery, looks like.
+pub fn not_found_page(ctx: &Ctx) -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "There is nothing at this address.",
+        ctx,
+    )
+}
+
+/// A one-time message for the page a form redirects to (redirect-after-POST), kept in
+/// the session until that page shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    pub text: String,
+    /// An optional link after the text: (href, label). Only our own fixed paths.
+    pub link: Option<(String, String)>,
+}
+
+impl Flash {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            link: None,
+        }
+    }
+
+    pub fn with_link(mut self, href: impl Into<String>, label: impl Into<String>) -> Self {
+        self.link = Some((href.into(), label.into()));
+        self
+    }
+}
+
+const FLASH_KEY: &str = "flash";
+
+fn flash_error<E: std::fmt::Display>(e: E) -> PageError {
+    tracing::error!(error = %e, "session store error (flash)");
+    PageError::Internal
+}
+
+pub async fn set_flash(ctx: &Ctx, flash: Flash) -> Result<(), PageError> {
+    ctx.session
+        .insert(FLASH_KEY, flash)
+        .await
+        .map_err(flash_error)
+}
+
+/// The pending message, if any; it is removed so a reload does not show it again.
+pub async fn take_flash(ctx: &Ctx) -> Result<Option<Flash>, PageError> {
+    ctx.session
+        .remove::<Flash>(FLASH_KEY)
+        .await
+        .map_err(flash_error)
+}
+
+/// The 303 after a successful form post, with a message for the next page.
+pub async fn redirect_with(ctx: &Ctx, to: &str, flash: Flash) -> Result<Response, PageError> {
+    set_flash(ctx, flash).await?;
+    Ok(Redirect::to(to).into_response())
+}
+
+/// An option of a `<select>`.
+pub struct SelectOption {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl SelectOption {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Self {
+        Self {
+            value: value.into(),
+            label: label.into(),
+            selected,
+        }
+    }
+}
