@@ -1,5 +1,5 @@
 //! The real `watchpost` binary: serving with the collector, SIGTERM, configuration errors,
-//! `print-config` and `seed`. Always SQLite.
+//! `print-config`, `seed`, and a SIGKILL while notifications are due. Always SQLite.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -21,6 +21,16 @@ const ENV_VARS: &[&str] = &[
     "ADMIN_TOKEN",
     "WATCHPOST_TOKEN_TTL_MINUTES",
     "RUST_LOG",
+    "ALERT_WEBHOOK_URL",
+    "ALERT_WEBHOOK_SECRET",
+    "ALERT_WEBHOOK_RETRIES",
+    "ALERT_WEBHOOK_BACKOFF",
+    "ALERT_SMTP_HOST",
+    "ALERT_SMTP_PORT",
+    "ALERT_SMTP_USER",
+    "ALERT_SMTP_PASS",
+    "ALERT_FROM",
+    "ALERT_TO",
 ];
 
 fn free_port() -> u16 {
@@ -482,4 +492,119 @@ async fn seed_twice_then_serve_with_its_token() {
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = server.get("/metrics", &"0".repeat(64)).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Deliveries that are due (the receiver answers 503) survive a SIGKILL: after a restart
+/// every one is delivered, under the webhook-id it was first tried with, and the firing
+/// alerts are not raised or notified a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_sigkill_while_deliveries_are_due_loses_nothing() {
+    use crate::receivers::WebhookReceiver;
+    use std::collections::BTreeSet;
+    const ADMIN: &str = "binary-admin-token-0123456789";
+    let rx = WebhookReceiver::start().await;
+    rx.default_status(503);
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path(), "k.db");
+    let hook = rx.url();
+    let configure = |c: &mut Command| {
+        c.env("DATABASE_URL", &url)
+            .env("ADMIN_TOKEN", ADMIN)
+            .env("WATCHPOST_INTERVAL", "200ms")
+            .env("ALERT_WEBHOOK_URL", &hook)
+            .env("ALERT_WEBHOOK_SECRET", crate::notify::SECRET)
+            .env("ALERT_WEBHOOK_BACKOFF", "0.2");
+    };
+    let mut first = Server::start(dir.path(), "first", configure).await;
+    let admin = |req: reqwest::RequestBuilder| req.header("x-admin-token", ADMIN);
+    // Quiet the managed thresholds; five rules that always breach.
+    let r = admin(
+        first
+            .client
+            .post(format!("{}/admin/thresholds", first.base_url)),
+    )
+    .json(&json!({"cpu_threshold": 100, "memory_threshold": 100}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for i in 0..5 {
+        let r = admin(first.client.post(format!("{}/rules", first.base_url)))
+            .json(&json!({"name": format!("always {i}"), "metric": "cpu", "comparison": ">=", "threshold": 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let ids = |got: &[crate::receivers::Received]| -> BTreeSet<String> {
+        got.iter().filter_map(|r| r.webhook_id.clone()).collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ids(&rx.received()).len() < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tried = ids(&rx.received());
+    assert_eq!(
+        tried.len(),
+        5,
+        "each alert was tried (and refused) before the kill"
+    );
+
+    let status = Command::new("kill")
+        .arg("-KILL")
+        .arg(first.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(wait_exit(&mut first.child, Duration::from_secs(5))
+        .await
+        .is_some());
+    rx.default_status(200);
+    let before_restart = rx.received().len();
+
+    let second = Server::start(dir.path(), "second", configure).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let delivered = loop {
+        let got = rx.received();
+        let after = ids(&got[before_restart.min(got.len())..]);
+        if after.len() >= 5 || Instant::now() >= deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        delivered, tried,
+        "delivered after the restart under the same webhook-ids"
+    );
+    // A few more ticks: the restarted engine must not fire or notify the open alerts again.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let log: Value = admin(
+        second
+            .client
+            .get(format!("{}/deliveries?limit=200", second.base_url)),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 5, "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d["state"] == "delivered" && d["event"] == "firing"),
+        "{log:?}"
+    );
+    let alert_ids: BTreeSet<i64> = log.iter().filter_map(|d| d["alert_id"].as_i64()).collect();
+    assert_eq!(alert_ids.len(), 5);
+    assert_eq!(
+        ids(&rx.received()),
+        tried,
+        "no new notification after the restart"
+    );
+    assert!(rx
+        .received()
+        .iter()
+        .all(|r| WebhookReceiver::verify(r, crate::notify::SECRET)));
 }
