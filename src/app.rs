@@ -159,15 +159,6 @@ pub async fn sync_env_channels(store: &dyn Store, settings: &Settings) -> anyhow
             .as_ref()
             .map(|s| s.expose().to_owned()),
     });
-    store
-        .sync_env_channel(
-            "webhook",
-            webhook.as_ref(),
-            &crate::notify::sign::generate_secret(),
-            now,
-        )
-        .await
-        .context("configuring the global webhook channel")?;
     let email = match (&settings.alert_smtp_host, &settings.alert_to) {
         (Some(_), Some(to)) => Some(EnvChannel {
             kind: "email".into(),
@@ -177,9 +168,15 @@ pub async fn sync_env_channels(store: &dyn Store, settings: &Settings) -> anyhow
         }),
         _ => None,
     };
-    store
-        .sync_env_channel("email", email.as_ref(), "", now)
-        .await
-        .context("configuring the global email channel")?;
+    let secret = crate::notify::sign::generate_secret();
+    for (kind, channel, secret) in [("webhook", webhook, secret.as_str()), ("email", email, "")] {
+        let sync = || store.sync_env_channel(kind, channel.as_ref(), secret, now);
+        // Replicas starting together may race to create the row: the loser updates it.
+        let result = match sync().await {
+            Err(crate::store::StoreError::Conflict) => sync().await,
+            other => other,
+        };
+        result.with_context(|| format!("configuring the global {kind} channel"))?;
+    }
     Ok(())
 }

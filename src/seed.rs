@@ -124,7 +124,9 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<SeedRep
     let mut alerts = 0;
     if existing.first().is_none_or(|a| a.ts < window_start) {
         // Replaying history: record the alerts, notify nobody.
-        let mut engine = AlertEngine::new(store.clone()).await?.silent();
+        let mut engine = AlertEngine::for_host(store.clone(), host_id)
+            .await?
+            .silent();
         for s in &samples {
             let transitions = engine.observe(std::slice::from_ref(s), s.ts).await?;
             alerts += transitions

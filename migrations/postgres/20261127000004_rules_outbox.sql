@@ -61,9 +61,10 @@ CREATE TABLE rule_state (
     PRIMARY KEY (rule_id, host_id)
 );
 
--- Open alerts of the original thresholds carry on as firing rule state.
+-- Open alerts of the original thresholds carry on as firing rule state. They count as
+-- notified now, so the upgrade does not send a burst of repeats for old episodes.
 INSERT INTO rule_state (rule_id, host_id, state, active_since, alert_id, last_notified_at, peak)
-    SELECT rule_id, host_id, 'firing', ts, id, ts, peak FROM alerts
+    SELECT rule_id, host_id, 'firing', ts, id, CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT), peak FROM alerts
     WHERE resolved_at IS NULL AND rule_id IS NOT NULL
       AND id IN (SELECT MAX(id) FROM alerts WHERE resolved_at IS NULL GROUP BY rule_id, host_id);
 

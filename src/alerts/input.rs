@@ -104,6 +104,17 @@ pub fn validate(d: RuleDraft, managed: Option<&Rule>) -> Result<RuleInput, Parse
             "hysteresis must be between 0 and {max_h}"
         )));
     }
+    // A clear point the value can never reach would keep the alert firing forever.
+    if comparison.is_upper() && hysteresis > t {
+        return Err(ParseError::new(
+            "hysteresis must not exceed the threshold (the alert could never clear)",
+        ));
+    }
+    if !comparison.is_upper() && metric.is_percent() && t + hysteresis > 100.0 {
+        return Err(ParseError::new(
+            "threshold + hysteresis must not exceed 100 (the alert could never clear)",
+        ));
+    }
     let severity = match d.severity.as_deref().map(str::trim) {
         None | Some("") => Severity::Warning,
         Some(s) => Severity::parse(s)

@@ -322,9 +322,18 @@ impl Evaluator {
         let mut keys: Vec<StateKey> = self.states.keys().copied().collect();
         keys.sort();
         for key in keys {
-            let rule = by_id
-                .get(&key.rule_id)
-                .filter(|r| r.applies_to(key.host_id));
+            // A rule edited to watch another metric or direction is a different
+            // condition: its open episode ends rather than being judged by the new one.
+            let rule = by_id.get(&key.rule_id).filter(|r| {
+                r.applies_to(key.host_id)
+                    && self
+                        .states
+                        .get(&key)
+                        .and_then(|s| s.fired.as_ref())
+                        .is_none_or(|f| {
+                            f.metric == r.metric.as_str() && f.comparison == r.comparison
+                        })
+            });
             match (rule, self.states.get_mut(&key)) {
                 (Some(rule), Some(state)) if state.phase == Phase::Firing => {
                     Self::maybe_repeat(key, state, rule.repeat_ms, now, &mut out);

@@ -285,3 +285,20 @@ fn equal_to_threshold_is_not_a_breach_for_gt_but_is_for_ge() {
         }]
     ));
 }
+
+#[test]
+fn changing_a_firing_rules_metric_resolves_its_episode() {
+    let mut r = rule(1, 80.0);
+    let mut ev = Evaluator::default();
+    feed(&mut ev, std::slice::from_ref(&r), 0, &[90.0]);
+    r.metric = RuleMetric::Memory;
+    assert!(matches!(
+        ev.tick(std::slice::from_ref(&r), 2000).as_slice(),
+        [Change::Resolved { ts: 2000, .. }]
+    ));
+    // A threshold change alone keeps it.
+    let mut r = rule(1, 80.0);
+    feed(&mut ev, std::slice::from_ref(&r), 3000, &[90.0]);
+    r.threshold = 85.0;
+    assert!(ev.tick(std::slice::from_ref(&r), 5000).is_empty());
+}

@@ -16,11 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// How long a claim holds a delivery: longer than one attempt can take, so only a dead
-/// worker's deliveries are taken over.
-const LEASE_MS: i64 = 120_000;
+/// SMTP sends are bounded by six command timeouts (see `email.rs`); name resolution adds
+/// up to five seconds.
+const SMTP_SEND_LIMIT_SECS: u64 = 6 * 30;
+const LEASE_MARGIN_SECS: u64 = 60;
 /// Longest sleep between looks at the queue (other replicas queue work too).
 const POLL: Duration = Duration::from_secs(1);
+/// Deliveries claimed per unit of concurrency in one round.
+const BATCH_PER_SLOT: usize = 4;
 
 pub struct Notifier {
     store: Arc<dyn Store>,
@@ -29,7 +32,10 @@ pub struct Notifier {
     policy: RetryPolicy,
     worker_id: String,
     seq: AtomicU64,
-    batch: usize,
+    concurrency: usize,
+    /// How long a claim holds a delivery: longer than any attempt can take, so only a
+    /// dead worker's deliveries are ever taken over by another.
+    lease_ms: i64,
     clock: Arc<dyn Clock>,
 }
 
@@ -85,7 +91,12 @@ impl Notifier {
             policy: retry_policy(settings),
             worker_id: format!("{host}:{}:{nonce:08x}", std::process::id()),
             seq: AtomicU64::new(0),
-            batch: settings.notify_concurrency,
+            concurrency: settings.notify_concurrency,
+            lease_ms: i64::try_from(
+                (settings.webhook_timeout_secs.max(SMTP_SEND_LIMIT_SECS) + 5 + LEASE_MARGIN_SECS)
+                    * 1000,
+            )
+            .unwrap_or(i64::MAX),
             clock,
         })
     }
@@ -94,60 +105,46 @@ impl Notifier {
         &self.worker_id
     }
 
-    /// One round: claim the due deliveries (up to the concurrency), send them at once,
-    /// record the outcomes. Returns how many were handled.
+    /// One round: claim due deliveries (a few per unit of concurrency), send them with
+    /// bounded concurrency, then record every outcome in one transaction. Returns how
+    /// many were handled. Recording the batch at once costs one sync to disk instead of
+    /// one per delivery; the price is that a crash mid-batch re-sends the whole batch
+    /// (under the same webhook-ids) once its lease expires.
     pub async fn step(&self) -> StoreResult<usize> {
+        use futures_util::StreamExt;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        // A token per claim: the attempt is only recorded against the lease it holds.
+        // A token per claim: attempts are only recorded against the lease they hold.
         let token = format!("{}#{seq}", self.worker_id);
         let now = self.clock.now_ms();
-        let batch = i64::try_from(self.batch).unwrap_or(8);
+        let batch = i64::try_from(self.concurrency.saturating_mul(BATCH_PER_SLOT)).unwrap_or(32);
         let claimed = self
             .store
-            .claim_deliveries(&token, now, LEASE_MS, batch)
+            .claim_deliveries(&token, now, self.lease_ms, batch)
             .await?;
-        let n = claimed.len();
-        let results =
-            futures_util::future::join_all(claimed.iter().map(|d| self.deliver(d, &token))).await;
-        let mut first_err = None;
-        for r in results {
-            if let Err(e) = r {
-                first_err.get_or_insert(e);
-            }
+        if claimed.is_empty() {
+            return Ok(0);
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(n),
+        let attempts: Vec<_> = claimed.iter().map(|d| self.attempt(d, &token)).collect();
+        let records: Vec<AttemptRecord> = futures_util::stream::iter(attempts)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let held = self.store.record_attempts(&records).await?;
+        if held < records.len() {
+            tracing::warn!(
+                lost = records.len() - held,
+                "leases lost before attempts were recorded; other workers own those deliveries now"
+            );
         }
+        Ok(records.len())
     }
 
-    async fn deliver(&self, d: &ClaimedDelivery, token: &str) -> StoreResult<()> {
+    async fn attempt(&self, d: &ClaimedDelivery, token: &str) -> AttemptRecord {
         let started_at = self.clock.now_ms();
         let attempt = self.send(d, started_at).await;
         let record = self.record_for(d, token, started_at, attempt);
-        match record.outcome.as_str() {
-            "delivered" => tracing::info!(
-                delivery = d.id, message_id = %d.message_id, channel = d.channel_id, event = %d.event,
-                attempt = d.attempts, status = record.status, ms = record.duration_ms, "notification delivered"
-            ),
-            "retry" => tracing::warn!(
-                delivery = d.id, message_id = %d.message_id, channel = d.channel_id, attempt = d.attempts,
-                status = record.status, error = record.error.as_deref().unwrap_or(""),
-                retry_in_ms = record.next_attempt_at.map(|t| t - started_at), "notification failed; will retry"
-            ),
-            _ => tracing::error!(
-                delivery = d.id, message_id = %d.message_id, channel = d.channel_id, attempt = d.attempts,
-                outcome = %record.outcome, status = record.status, error = record.error.as_deref().unwrap_or(""),
-                "notification dead-lettered"
-            ),
-        }
-        if !self.store.record_attempt(&record).await? {
-            tracing::warn!(
-                delivery = d.id,
-                "lease lost before the attempt was recorded; another worker owns it now"
-            );
-        }
-        Ok(())
+        log_attempt(d, &record);
+        record
     }
 
     async fn send(&self, d: &ClaimedDelivery, now: i64) -> Attempt {
@@ -283,10 +280,12 @@ impl Notifier {
         let mut failures = 0u32;
         loop {
             match self.step().await {
-                Ok(n) if n > 0 => {
+                // More may be due; a backlog must not hold up shutdown, though.
+                Ok(n) if n > 0 && !stop.is_stopped() => {
                     failures = 0;
                     continue;
                 }
+                Ok(_) if stop.is_stopped() => break,
                 Ok(_) => failures = 0,
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -336,4 +335,23 @@ pub fn test_payload(channel_name: &str, now: i64) -> serde_json::Value {
         "resolved_at": null,
         "peak": 0.0,
     })
+}
+
+fn log_attempt(d: &ClaimedDelivery, record: &AttemptRecord) {
+    let error = record.error.as_deref().unwrap_or("");
+    match record.outcome.as_str() {
+        "delivered" => tracing::info!(
+            delivery = d.id, message_id = %d.message_id, channel = d.channel_id, event = %d.event,
+            attempt = d.attempts, status = record.status, ms = record.duration_ms, "notification delivered"
+        ),
+        "retry" => tracing::warn!(
+            delivery = d.id, message_id = %d.message_id, channel = d.channel_id, attempt = d.attempts,
+            status = record.status, error,
+            retry_in_ms = record.next_attempt_at.map(|t| t - record.started_at), "notification failed; will retry"
+        ),
+        _ => tracing::error!(
+            delivery = d.id, message_id = %d.message_id, channel = d.channel_id, attempt = d.attempts,
+            outcome = %record.outcome, status = record.status, error, "notification dead-lettered"
+        ),
+    }
 }

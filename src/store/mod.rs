@@ -281,9 +281,14 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// Records an attempt and moves the delivery on; `false` if the lease was lost to
-    /// another worker meanwhile (the attempt is still logged).
-    async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<bool>;
+    /// Records attempts and moves their deliveries on, in one transaction (one sync to
+    /// disk for a whole batch); returns how many still held their lease (a lost lease
+    /// means another worker took the delivery over; the attempt is logged regardless).
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<usize>;
+    /// One attempt; `false` if the lease was lost.
+    async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<bool> {
+        Ok(self.record_attempts(std::slice::from_ref(record)).await? == 1)
+    }
     /// Queues a test notification to one channel; returns the delivery id.
     async fn enqueue_test(
         &self,

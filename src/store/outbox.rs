@@ -242,7 +242,7 @@ macro_rules! impl_outbox {
                 let mut queued = 0usize;
                 for change in changes {
                     let (state, alert_id, notify) = match change {
-                        RuleChange::Save(s) => (Some(s), s.alert_id, None),
+                        RuleChange::Save(s) => (Some(s), s.alert_id.or_else(|| batch.get(&(s.rule_id, s.host_id)).copied()), None),
                         RuleChange::Clear { rule_id, host_id } => {
                             sqlx::query("DELETE FROM rule_state WHERE rule_id = $1 AND host_id = $2")
                                 .bind(rule_id).bind(host_id).execute(&mut *tx).await?;
@@ -485,14 +485,21 @@ macro_rules! impl_outbox {
                 Ok(rows)
             }
 
-            async fn record_attempt_impl(&self, a: &AttemptRecord) -> StoreResult<bool> {
+            async fn record_attempts_impl(&self, records: &[AttemptRecord]) -> StoreResult<usize> {
+                if records.is_empty() {
+                    return Ok(0);
+                }
                 let mut tx = self.w().begin().await?;
+                let mut held = 0usize;
+                for a in records {
+                // Numbered across "send again" series; skipped if the delivery went with
+                // its channel meanwhile.
                 sqlx::query(
                     "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error, outcome, worker) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     SELECT $1, COALESCE((SELECT MAX(attempt) FROM delivery_attempts WHERE delivery_id = $1), 0) + 1, $2, $3, $4, $5, $6, $7 \
+                     WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)",
                 )
                 .bind(a.delivery_id)
-                .bind(a.attempt)
                 .bind(a.started_at)
                 .bind(a.duration_ms)
                 .bind(a.status)
@@ -521,7 +528,7 @@ macro_rules! impl_outbox {
                 .bind(&a.worker)
                 .execute(&mut *tx)
                 .await?;
-                if let Some(reason) = &a.disable_channel {
+                if let (Some(reason), true) = (&a.disable_channel, r.rows_affected() > 0) {
                     sqlx::query(
                         "UPDATE channels SET enabled = FALSE, disabled_reason = $1, updated_at = $2 \
                          WHERE id = (SELECT channel_id FROM deliveries WHERE id = $3)",
@@ -532,8 +539,12 @@ macro_rules! impl_outbox {
                     .execute(&mut *tx)
                     .await?;
                 }
+                if r.rows_affected() > 0 {
+                    held += 1;
+                }
+                }
                 tx.commit().await?;
-                Ok(r.rows_affected() > 0)
+                Ok(held)
             }
 
             async fn enqueue_test_impl(&self, channel_id: i64, payload: &serde_json::Value, message_id: &str, now: i64) -> StoreResult<i64> {
@@ -599,7 +610,8 @@ macro_rules! impl_outbox {
                 // A fresh series of attempts under the same message id.
                 let r = sqlx::query(
                     "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, finished_at = NULL, \
-                     locked_until = NULL, locked_by = NULL WHERE id = $2 AND state = 'dead'",
+                     locked_until = NULL, locked_by = NULL WHERE id = $2 AND state = 'dead' \
+                     AND EXISTS (SELECT 1 FROM channels c WHERE c.id = deliveries.channel_id AND c.enabled = TRUE)",
                 )
                 .bind(now)
                 .bind(id)

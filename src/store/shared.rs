@@ -641,7 +641,7 @@ macro_rules! impl_store {
             async fn delete_channel(&self, id: i64) -> StoreResult<bool> { self.delete_channel_impl(id).await }
             async fn sync_env_channel(&self, kind: &str, channel: Option<&EnvChannel>, generated_secret: &str, now: i64) -> StoreResult<()> { self.sync_env_channel_impl(kind, channel, generated_secret, now).await }
             async fn claim_deliveries(&self, worker: &str, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<ClaimedDelivery>> { self.claim_deliveries_impl(worker, now, lease_ms, limit).await }
-            async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<bool> { self.record_attempt_impl(record).await }
+            async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<usize> { self.record_attempts_impl(records).await }
             async fn enqueue_test(&self, channel_id: i64, payload: &serde_json::Value, message_id: &str, now: i64) -> StoreResult<i64> { self.enqueue_test_impl(channel_id, payload, message_id, now).await }
             async fn list_deliveries(&self, scope: Scope, filter: &DeliveryFilter, limit: i64, offset: i64) -> StoreResult<(Vec<Delivery>, i64)> { self.list_deliveries_impl(scope, filter, limit, offset).await }
             async fn delivery(&self, id: i64) -> StoreResult<Option<Delivery>> { self.delivery_impl(id).await }

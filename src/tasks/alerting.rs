@@ -22,12 +22,15 @@ pub struct AlertEngine {
     /// Wakes the notifier when deliveries were queued.
     wake: Option<Arc<Notify>>,
     host_names: HashMap<i64, String>,
+    /// The hosts this engine evaluates (`None`: all). Each process evaluates the hosts it
+    /// collects, so two processes never both own — and repeat — the same alert.
+    only_host: Option<i64>,
 }
 
 impl AlertEngine {
     /// Resumes from the rule states and open alerts in the store.
     pub async fn new(store: Arc<dyn Store>) -> StoreResult<Self> {
-        let evaluator = load_evaluator(store.as_ref()).await?;
+        let evaluator = load_evaluator(store.as_ref(), None).await?;
         Ok(Self {
             store,
             evaluator,
@@ -35,7 +38,16 @@ impl AlertEngine {
             notify: true,
             wake: None,
             host_names: HashMap::new(),
+            only_host: None,
         })
+    }
+
+    /// An engine for the samples of one host only (the collector's).
+    pub async fn for_host(store: Arc<dyn Store>, host_id: i64) -> StoreResult<Self> {
+        let mut engine = Self::new(store).await?;
+        engine.only_host = Some(host_id);
+        engine.evaluator = load_evaluator(engine.store.as_ref(), Some(host_id)).await?;
+        Ok(engine)
     }
 
     /// Queue no notifications (replaying history).
@@ -68,12 +80,15 @@ impl AlertEngine {
     /// reloaded from the database and the next samples decide again.
     pub async fn observe(&mut self, samples: &[Sample], now: i64) -> StoreResult<Vec<Change>> {
         if self.stale {
-            self.evaluator = load_evaluator(self.store.as_ref()).await?;
+            self.evaluator = load_evaluator(self.store.as_ref(), self.only_host).await?;
             self.stale = false;
         }
         let rules = self.rules().await?;
         let mut changes = Vec::new();
-        for s in samples {
+        for s in samples
+            .iter()
+            .filter(|s| self.only_host.is_none_or(|h| h == s.host_id))
+        {
             changes.extend(self.evaluator.evaluate(s, &rules, now));
         }
         changes.extend(self.evaluator.tick(&rules, now));
@@ -203,7 +218,8 @@ impl AlertEngine {
             "threshold": f.threshold,
             "comparison": f.comparison.as_str(),
             "rule": f.rule_name,
-            "rule_id": key.rule_id,
+            // Orphans of deleted rules carry a placeholder key (see `load_evaluator`).
+            "rule_id": (key.rule_id > 0).then_some(key.rule_id),
             "host": self.host_name(key.host_id),
             "severity": f.severity.as_str(),
             "alert_id": f.alert_id,
@@ -263,9 +279,12 @@ pub fn to_spec(r: &Rule, host_ids: &HashMap<&str, i64>) -> Option<RuleSpec> {
 /// Rebuilds the evaluator from stored states, with each firing state's alert. An open
 /// alert without a state (its rule was deleted while the service was down) comes back as
 /// a firing state of a rule that no longer exists, so the first tick resolves it.
-async fn load_evaluator(store: &dyn Store) -> StoreResult<Evaluator> {
-    let states = store.rule_states().await?;
-    let open = store.open_alerts().await?;
+async fn load_evaluator(store: &dyn Store, only_host: Option<i64>) -> StoreResult<Evaluator> {
+    let mine = |host_id: i64| only_host.is_none_or(|h| h == host_id);
+    let mut states = store.rule_states().await?;
+    states.retain(|s| mine(s.host_id));
+    let mut open = store.open_alerts().await?;
+    open.retain(|a| mine(a.host_id));
     let by_id: HashMap<i64, &crate::store::Alert> = open.iter().map(|a| (a.id, a)).collect();
     let fired_of = |a: &crate::store::Alert| Fired {
         alert_id: Some(a.id),
@@ -314,14 +333,15 @@ async fn load_evaluator(store: &dyn Store) -> StoreResult<Evaluator> {
         ));
     }
     for a in open.iter().filter(|a| !covered.contains(&a.id)) {
-        let key = StateKey {
-            // Rule ids are positive: a negative one is never among the rules, so the
-            // first tick resolves the orphan.
+        // Rule ids are positive: a negative one is never among the rules, so the first
+        // tick resolves the orphan. So does a second open alert of a pair that already
+        // has its state (one episode per pair).
+        let mut key = StateKey {
             rule_id: a.rule_id.unwrap_or(-a.id),
             host_id: a.host_id,
         };
         if out.iter().any(|(k, _)| *k == key) {
-            continue;
+            key.rule_id = -a.id;
         }
         out.push((
             key,

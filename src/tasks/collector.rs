@@ -23,7 +23,9 @@ impl CollectorTask {
         clock: Arc<dyn Clock>,
         wake: Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Self> {
-        let engine = AlertEngine::new(store.clone()).await?.with_wake(wake);
+        let engine = AlertEngine::for_host(store.clone(), host_id)
+            .await?
+            .with_wake(wake);
         Ok(Self {
             store,
             collector: Collector::new()?,

@@ -17,6 +17,10 @@ impl Stop {
         (tx, Stop(rx))
     }
 
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
     /// Sleeps for `d`; returns false if the stop signal came first.
     pub async fn sleep(&mut self, d: Duration) -> bool {
         if *self.0.borrow() {

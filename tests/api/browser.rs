@@ -192,8 +192,11 @@ async fn dashboard_journey_in_a_real_browser() {
         s.collector = true;
         s.interval_ms = 200;
         s.admin_token = Some(Secret::new(BROWSER_ADMIN_TOKEN));
+        // The journey's webhook receiver listens on loopback.
+        s.allow_private_webhooks = true;
     })
     .await;
+    let receiver = crate::receivers::WebhookReceiver::start().await;
     let second = app
         .store
         .upsert_host(SECOND_HOST, now_ms())
@@ -205,7 +208,7 @@ async fn dashboard_journey_in_a_real_browser() {
     bounded(
         Duration::from_secs(90),
         "the browser journey",
-        journey(&app, &browser, second),
+        journey(&app, &browser, second, &receiver),
     )
     .await;
 
@@ -217,7 +220,12 @@ async fn dashboard_journey_in_a_real_browser() {
     );
 }
 
-async fn journey(app: &TestApp, b: &Browser, second: i64) {
+async fn journey(
+    app: &TestApp,
+    b: &Browser,
+    second: i64,
+    receiver: &crate::receivers::WebhookReceiver,
+) {
     let base = app.base_url.as_str();
     let local = app.local_host_id;
 
@@ -562,6 +570,77 @@ async fn journey(app: &TestApp, b: &Browser, second: i64) {
         Some("85")
     );
     let shot = b.screenshot("docs/screenshots/admin.png").await;
+    eprintln!("saved {}", shot.display());
+
+    // --- Rules: create one through the form; it lands in the API with every field.
+    b.click("nav a[href=\"/dashboard/rules\"]").await;
+    b.find_text("main h1", "Alert rules").await;
+    b.click("a[href=\"/dashboard/rules/new\"]").await;
+    b.js("document.querySelector('#rule-metric').value = 'disk'; return true;")
+        .await;
+    b.fill("#rule-name", "Disk filling up").await;
+    b.fill("#rule-threshold", "90").await;
+    b.fill("#rule-for", "5m").await;
+    b.fill("#rule-hysteresis", "2").await;
+    b.click("#rule-form button[type=submit]").await;
+    b.find_text("main", "Disk filling up").await;
+    let rules = app
+        .store
+        .list_rules(watchpost::store::Scope::All)
+        .await
+        .unwrap();
+    let disk = rules
+        .iter()
+        .find(|r| r.name == "Disk filling up")
+        .expect("rule created through the form");
+    assert_eq!(
+        (
+            disk.metric.as_str(),
+            disk.threshold,
+            disk.for_secs,
+            disk.hysteresis
+        ),
+        ("disk", 90.0, 300, 2.0)
+    );
+    let shot = b.screenshot("docs/screenshots/rules.png").await;
+    eprintln!("saved {}", shot.display());
+
+    // --- Channels: add a webhook, send a test; the receiver gets it, signed.
+    b.click("nav a[href=\"/dashboard/channels\"]").await;
+    b.find_text("main h1", "Notification channels").await;
+    b.fill("#channel-name", "On-call hook").await;
+    b.fill("#channel-url", &receiver.url()).await;
+    b.click("#add-channel button[type=submit]").await;
+    b.find_text("main", "On-call hook").await;
+    b.click("form[action$=\"/test\"] button").await;
+    let got = receiver.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1, "the test notification arrived");
+    let channel = app
+        .store
+        .list_channels(watchpost::store::Scope::All)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "On-call hook")
+        .expect("channel");
+    assert!(crate::receivers::WebhookReceiver::verify(
+        &got[0],
+        channel.secret.as_deref().unwrap_or("")
+    ));
+    let shot = b.screenshot("docs/screenshots/channels.png").await;
+    eprintln!("saved {}", shot.display());
+
+    // --- Deliveries: the test shows as delivered with its attempt.
+    b.click("nav a[href=\"/dashboard/deliveries\"]").await;
+    b.find_text("main h1", "Deliveries").await;
+    wait_for("the delivered test", async || {
+        b.client.refresh().await?;
+        let text = b.client.find(Locator::Css("main")).await?.text().await?;
+        anyhow::ensure!(text.contains("delivered"), "{text}");
+        Ok(())
+    })
+    .await;
+    let shot = b.screenshot("docs/screenshots/deliveries.png").await;
     eprintln!("saved {}", shot.display());
 
     // --- Log out: the session is gone, the dashboard asks for a login again.

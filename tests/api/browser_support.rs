@@ -194,6 +194,9 @@ impl Browser {
         let Value::Object(caps) = caps else {
             unreachable!()
         };
+        // Two rustls providers are compiled into the tests (see Cargo.toml): name one.
+        // Err means another test installed it already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = tokio::time::timeout(
             Duration::from_secs(30),
             ClientBuilder::rustls()

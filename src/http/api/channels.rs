@@ -109,10 +109,16 @@ pub async fn check_channel(
                 .map(str::trim)
                 .filter(|u| !u.is_empty())
                 .ok_or_else(|| ApiError::Validation("a webhook channel needs a url".into()))?;
+            if url.chars().any(char::is_control) {
+                return Err(ApiError::Validation(
+                    "the webhook URL must not contain control characters".into(),
+                ));
+            }
+            // Stored as parsed, so what is sent is exactly what was checked.
             crate::notify::ssrf::check_url(url, state.settings.allow_private_webhooks)
                 .await
-                .map_err(|e| ApiError::Validation(e.to_string()))?;
-            url.to_owned()
+                .map_err(|e| ApiError::Validation(e.to_string()))?
+                .to_string()
         }
         "email" => {
             if state.settings.alert_smtp_host.is_none() {

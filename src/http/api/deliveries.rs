@@ -187,7 +187,7 @@ pub async fn get(
         (status = 200, description = "Queued again", body = DeliveryOut),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 404, description = "No such delivery of yours", body = ErrorBody),
-        (status = 409, description = "Not a dead letter", body = ErrorBody),
+        (status = 409, description = "Not a dead letter, or its channel is disabled", body = ErrorBody),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -200,7 +200,9 @@ pub async fn retry(
         .retry_delivery(id, crate::domain::now_ms())
         .await?
     {
-        return Err(ApiError::Conflict("only dead deliveries can be sent again"));
+        return Err(ApiError::Conflict(
+            "only dead deliveries to enabled channels can be sent again",
+        ));
     }
     state.notify_wake.notify_one();
     let d = owned_delivery(&state, &actor, id).await?;

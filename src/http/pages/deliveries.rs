@@ -249,7 +249,7 @@ pub async fn retry(
     {
         return Ok(error_page(
             StatusCode::CONFLICT,
-            "Only dead deliveries can be sent again; this one is pending or was delivered.",
+            "Only dead deliveries to enabled channels can be sent again: this one is pending or delivered, or its channel is disabled (enable it on the Channels page first).",
             &ctx,
         ));
     }
