@@ -112,6 +112,8 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE state = 'pending';
 CREATE INDEX deliveries_channel ON deliveries(channel_id, id);
+-- The claim keeps notifications about one alert to one channel in order; alerts cascade.
+CREATE INDEX deliveries_alert ON deliveries(alert_id, channel_id, id);
 
 CREATE TABLE delivery_attempts (
     id          BIGSERIAL PRIMARY KEY,

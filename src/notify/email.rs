@@ -206,7 +206,7 @@ impl Mailer {
 
     fn classify(&self, e: &lettre::transport::smtp::Error) -> Outcome {
         let status = e.status().map(u16::from);
-        let mut error = format!("SMTP: {}", error_chain(e));
+        let mut error = format!("SMTP: {}", super::error_chain(e));
         if let Some(pw) = &self.password {
             error = error.replace(pw.as_str(), "<redacted>");
         }
@@ -223,23 +223,6 @@ impl Mailer {
             }
         }
     }
-}
-
-/// `outer: inner: innermost`, skipping messages that merely repeat their cause.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(err) = source {
-        let msg = err.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = err.source();
-    }
-    out.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// User input shown back in an error: bounded and on one line.

@@ -47,3 +47,21 @@ pub struct Attempt {
 pub(crate) fn elapsed_ms(start: std::time::Instant) -> i64 {
     i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
+
+/// `outer: inner: innermost` on one line (control characters blanked), skipping messages
+/// that merely repeat their cause: transport errors as a delivery log shows them.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(err) = source {
+        let msg = err.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = err.source();
+    }
+    out.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}

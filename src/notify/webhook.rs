@@ -226,7 +226,7 @@ fn classify_send_error(e: reqwest::Error) -> Outcome {
         }
         source = err.source();
     }
-    let chain = error_chain(&e);
+    let chain = super::error_chain(&e);
     let error = if e.is_timeout() {
         format!("timed out: {chain}")
     } else if e.is_connect() {
@@ -245,21 +245,6 @@ fn classify_send_error(e: reqwest::Error) -> Outcome {
         error,
         retry_after: None,
     }
-}
-
-/// `outer: inner: innermost`, skipping messages that merely repeat their cause.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(err) = source {
-        let msg = err.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = err.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ impl PgStore {
     /// Leases due deliveries to a worker and counts the attempt. A notification waits
     /// while an earlier one about the same alert to the same channel is still pending,
     /// so a receiver never hears "resolved" before "firing".
-    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)";
+    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND (deliveries.alert_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id)) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)";
 
     pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         let opts = PgConnectOptions::from_str(&settings.database_url)

@@ -48,6 +48,15 @@ async fn openapi_lists_every_route() {
         ("/admin/thresholds", &["get", "post"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
+        ("/rules", &["get", "post"]),
+        ("/rules/{id}", &["get", "put", "delete"]),
+        ("/channels", &["get", "post"]),
+        ("/channels/{id}", &["get", "put", "delete"]),
+        ("/channels/{id}/test", &["post"]),
+        ("/channels/{id}/rotate-secret", &["post"]),
+        ("/deliveries", &["get"]),
+        ("/deliveries/{id}", &["get"]),
+        ("/deliveries/{id}/retry", &["post"]),
     ];
     for (path, methods) in expected {
         let item = paths
@@ -57,6 +66,17 @@ async fn openapi_lists_every_route() {
             assert!(item.get(*m).is_some(), "{m} {path} missing from openapi");
         }
     }
+    // Rule bodies name the `for` duration as the API does, not the Rust field.
+    let rule = &doc["components"]["schemas"]["RuleBody"]["properties"];
+    assert!(
+        rule.get("for").is_some() && rule.get("for_").is_none(),
+        "{rule}"
+    );
+    let out = &doc["components"]["schemas"]["RuleOut"]["properties"];
+    assert!(
+        out.get("for").is_some() && out.get("for_").is_none(),
+        "{out}"
+    );
     // The security schemes the API uses are declared.
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
     for s in ["token", "bearer", "admin_token"] {
