@@ -12,12 +12,21 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// What a channel is (its schema; bodies carry it as a string so a wrong value gets an
+/// explanatory 422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Webhook,
+    Email,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelBody {
     #[schema(max_length = 100)]
     pub name: Option<String>,
-    /// `webhook` or `email`.
+    #[schema(value_type = ChannelKind)]
     pub kind: String,
     /// Webhooks: the http(s) URL to POST to. Private, loopback and link-local targets are
     /// refused unless the operator allows them.
@@ -170,7 +179,10 @@ pub async fn owned_channel(state: &AppState, actor: &Actor, id: i64) -> Result<C
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "Channels", body = Vec<ChannelOut>),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
     ))]
 pub async fn list(
@@ -186,7 +198,10 @@ pub async fn list(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 201, description = "Channel created", body = ChannelOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid channel (including refused webhook targets)", body = ErrorBody),
@@ -220,7 +235,10 @@ pub async fn create(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The channel", body = ChannelOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such channel of yours", body = ErrorBody),
     ))]
 pub async fn get(
@@ -238,7 +256,10 @@ pub async fn get(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "Channel replaced", body = ChannelOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such channel of yours", body = ErrorBody),
         (status = 409, description = "Configured by the environment", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -284,7 +305,10 @@ pub async fn replace(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 204, description = "Channel deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such channel of yours", body = ErrorBody),
         (status = 409, description = "Configured by the environment", body = ErrorBody),
     ))]
@@ -316,7 +340,10 @@ pub struct TestQueued {
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 202, description = "Test queued", body = TestQueued),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such channel of yours", body = ErrorBody),
     ))]
 pub async fn test(
@@ -350,7 +377,10 @@ pub async fn queue_test(state: &AppState, channel: &Channel) -> Result<TestQueue
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The channel with its new secret", body = ChannelOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such channel of yours", body = ErrorBody),
         (status = 409, description = "Not a webhook, or configured by ALERT_WEBHOOK_SECRET", body = ErrorBody),
     ))]

@@ -84,11 +84,21 @@ pub fn delivery_out(d: Delivery, attempts: Vec<DeliveryAttempt>) -> DeliveryOut 
     }
 }
 
+/// Where a delivery stands (the schema of the `state` filter).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
-    /// `pending`, `delivered` or `dead`.
+    /// `pending`, `delivered` or `dead`; empty or omitted: all.
+    #[param(value_type = Option<DeliveryState>)]
     pub state: Option<String>,
     pub channel_id: Option<i64>,
     /// 1–200, default 50.
@@ -105,7 +115,10 @@ pub struct DeliveryQuery {
     responses(
         (status = 200, description = "Deliveries with their attempts", body = Vec<DeliveryOut>,
             headers(("x-total-count" = i64, description = "Deliveries matching the filter"))),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 422, description = "Invalid filter", body = ErrorBody),
     ))]
 pub async fn list(
@@ -113,7 +126,9 @@ pub async fn list(
     actor: Actor,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> Result<(HeaderMap, Json<Vec<DeliveryOut>>), ApiError> {
-    if let Some(s) = &q.state {
+    // An empty filter (as a form submits it) means no filter.
+    let state_filter = q.state.filter(|s| !s.is_empty());
+    if let Some(s) = &state_filter {
         if !matches!(s.as_str(), "pending" | "delivered" | "dead") {
             return Err(ApiError::Validation(
                 "state must be pending, delivered or dead".into(),
@@ -131,7 +146,7 @@ pub async fn list(
         return Err(ApiError::Validation("offset must not be negative".into()));
     }
     let filter = DeliveryFilter {
-        state: q.state,
+        state: state_filter,
         channel_id: q.channel_id,
     };
     let (rows, total) = state
@@ -166,7 +181,10 @@ pub async fn owned_delivery(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The delivery", body = DeliveryOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such delivery of yours", body = ErrorBody),
     ))]
 pub async fn get(
@@ -185,7 +203,10 @@ pub async fn get(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "Queued again", body = DeliveryOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such delivery of yours", body = ErrorBody),
         (status = 409, description = "Not a dead letter, or its channel is disabled", body = ErrorBody),
     ))]

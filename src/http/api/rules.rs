@@ -17,14 +17,24 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum DurationIn {
-    Seconds(u32),
+    /// Whole seconds (`217` and `217.0` alike).
+    #[schema(value_type = u32)]
+    Seconds(f64),
     Text(String),
 }
 
 impl DurationIn {
     fn secs(&self, field: &str) -> Result<i64, ApiError> {
         match self {
-            DurationIn::Seconds(n) => Ok(i64::from(*n)),
+            DurationIn::Seconds(n) => {
+                if n.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(n) {
+                    return Err(ApiError::Validation(format!(
+                        "{field} must be a whole number of seconds or a duration like 5m"
+                    )));
+                }
+                // Checked above: integral and within u32.
+                Ok(*n as i64)
+            }
             DurationIn::Text(s) => crate::alerts::model::parse_duration_secs(s)
                 .map_err(|e| ApiError::Validation(format!("{field}: {e}"))),
         }
@@ -45,8 +55,11 @@ pub struct RuleBody {
     /// `cpu`, `memory`, `swap`, `disk` (percent); `load1`, `load5`, `load15`;
     /// `disk_read_bps`, `disk_write_bps`, `net_rx_bps`, `net_tx_bps` (bytes/s);
     /// `processes`; `memory_used` (bytes).
+    // Strings on the wire (so a wrong value gets our explanatory 422), enums in the schema.
+    #[schema(value_type = crate::alerts::RuleMetric)]
     pub metric: String,
     /// `>` (default), `>=`, `<` or `<=`.
+    #[schema(value_type = Option<crate::alerts::Comparison>)]
     pub comparison: Option<String>,
     /// 0–100 for percentages, otherwise ≥ 0.
     pub threshold: f64,
@@ -60,6 +73,7 @@ pub struct RuleBody {
     /// How long the clear condition must hold before the alert resolves (default 0).
     pub keep_firing_for: Option<DurationIn>,
     /// `warning` (default) or `critical`.
+    #[schema(value_type = Option<crate::alerts::Severity>)]
     pub severity: Option<String>,
     /// Notify again this often while firing (default 4h, 10s–30d).
     pub repeat_interval: Option<DurationIn>,
@@ -159,7 +173,10 @@ pub async fn owned_rule(state: &AppState, actor: &Actor, id: i64) -> Result<Rule
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "Rules", body = Vec<RuleOut>),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
     ))]
 pub async fn list(
@@ -175,7 +192,10 @@ pub async fn list(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 201, description = "Rule created", body = RuleOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid rule", body = ErrorBody),
@@ -200,7 +220,10 @@ pub async fn create(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The rule", body = RuleOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such rule of yours", body = ErrorBody),
     ))]
 pub async fn get(
@@ -218,7 +241,10 @@ pub async fn get(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "Rule replaced", body = RuleOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such rule of yours", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid rule", body = ErrorBody),
@@ -246,7 +272,10 @@ pub async fn replace(
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 204, description = "Rule deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Wrong admin token", body = ErrorBody),
+        (status = 429, description = "Too many wrong admin tokens", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 404, description = "No such rule of yours", body = ErrorBody),
         (status = 409, description = "A threshold rule: change the thresholds instead", body = ErrorBody),
     ))]
