@@ -309,6 +309,8 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a dead delivery back in the queue (same message id); `false` if it is not dead.
     async fn retry_delivery(&self, id: i64, now: i64) -> StoreResult<bool>;
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+    /// Test notifications queued since `since` to the channels of `owner` (None: global).
+    async fn recent_test_count(&self, owner: Option<i64>, since: i64) -> StoreResult<i64>;
     /// The earliest `next_attempt_at` of a pending delivery, for the worker's sleep.
     async fn next_delivery_due(&self) -> StoreResult<Option<i64>>;
 }

@@ -632,6 +632,17 @@ macro_rules! impl_outbox {
                 Ok(OutboxStats { pending, dead, delivered, oldest_pending_at: oldest })
             }
 
+            async fn recent_test_count_impl(&self, owner: Option<i64>, since: i64) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM deliveries d JOIN channels c ON c.id = d.channel_id \
+                     WHERE d.event = 'test' AND d.created_at >= $2 AND ((c.owner_id IS NULL AND $1 IS NULL) OR c.owner_id = $1)",
+                )
+                .bind(owner)
+                .bind(since)
+                .fetch_one(self.r())
+                .await?)
+            }
+
             async fn next_delivery_due_impl(&self) -> StoreResult<Option<i64>> {
                 Ok(sqlx::query_scalar(
                     "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > next_attempt_at THEN locked_until ELSE next_attempt_at END) \

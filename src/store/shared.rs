@@ -648,6 +648,7 @@ macro_rules! impl_store {
             async fn delivery_attempts(&self, delivery_id: i64) -> StoreResult<Vec<DeliveryAttempt>> { self.delivery_attempts_impl(delivery_id).await }
             async fn retry_delivery(&self, id: i64, now: i64) -> StoreResult<bool> { self.retry_delivery_impl(id, now).await }
             async fn outbox_stats(&self) -> StoreResult<OutboxStats> { self.outbox_stats_impl().await }
+            async fn recent_test_count(&self, owner: Option<i64>, since: i64) -> StoreResult<i64> { self.recent_test_count_impl(owner, since).await }
             async fn next_delivery_due(&self) -> StoreResult<Option<i64>> { self.next_delivery_due_impl().await }
         }
     };

@@ -555,3 +555,62 @@ async fn notify_two_workers_deliver_every_alert_exactly_once() {
     assert_eq!(log.len(), n);
     assert!(log.iter().all(|d| d["attempts"] == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_test_sends_are_rate_limited_per_owner() {
+    let app = spawn_app_with(|s| {
+        s.allow_private_webhooks = true;
+        s.notifier = false;
+    })
+    .await;
+    let alice = app.register_and_login().await;
+    let bob = app.register_and_login().await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let ch = json_with_status(
+            app.post_json(
+                "/channels",
+                &json!({"kind": "webhook", "url": "http://127.0.0.1:9/"}),
+                &alice,
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        ids.push(ch["id"].as_i64().unwrap());
+    }
+    // Five in a minute, spread over two channels, then 429: the limit is per owner.
+    for i in 0..5 {
+        let resp = app
+            .post_json(
+                &format!("/channels/{}/test", ids[i % 2]),
+                &json!({}),
+                &alice,
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "test {i}");
+    }
+    let resp = app
+        .post_json(&format!("/channels/{}/test", ids[0]), &json!({}), &alice)
+        .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "60");
+    assert!(assert_error(resp, StatusCode::TOO_MANY_REQUESTS)
+        .await
+        .contains("too many test"));
+    // Bob is not affected.
+    let ch = json_with_status(
+        app.post_json(
+            "/channels",
+            &json!({"kind": "webhook", "url": "http://127.0.0.1:9/"}),
+            &bob,
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let resp = app
+        .post_json(&format!("/channels/{}/test", ch["id"]), &json!({}), &bob)
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+}

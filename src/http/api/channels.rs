@@ -340,6 +340,7 @@ pub struct TestQueued {
     security(("token" = []), ("bearer" = []), ("admin_token" = [])),
     responses(
         (status = 202, description = "Test queued", body = TestQueued),
+        (status = 429, description = "More than 5 tests in a minute", body = ErrorBody, headers(("retry-after" = u64, description = "Seconds"))),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
@@ -356,8 +357,22 @@ pub async fn test(
     Ok((StatusCode::ACCEPTED, Json(queued)))
 }
 
+/// Test notifications one owner may queue per minute: a test goes to addresses of the
+/// user's choosing through the operator's mail server, so it must not become a spam cannon.
+pub const TESTS_PER_MINUTE: i64 = 5;
+
 pub async fn queue_test(state: &AppState, channel: &Channel) -> Result<TestQueued, ApiError> {
     let now = now_ms();
+    let recent = state
+        .store
+        .recent_test_count(channel.owner_id, now - 60_000)
+        .await?;
+    if recent >= TESTS_PER_MINUTE {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: 60,
+            detail: "too many test notifications; try again in a minute",
+        });
+    }
     let message_id = crate::notify::sign::new_message_id();
     let payload = crate::notify::worker::test_payload(&channel.name, now);
     let delivery_id = state

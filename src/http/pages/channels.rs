@@ -247,7 +247,17 @@ pub async fn channel_action(
         "This channel is configured by ALERT_* environment variables; change it there.";
     let flash = match action.as_str() {
         "test" => {
-            let queued = queue_test(&state, &channel).await?;
+            let queued = match queue_test(&state, &channel).await {
+                Ok(q) => q,
+                Err(ApiError::TooManyRequests { detail, .. }) => {
+                    return Ok(super::render::error_page(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        detail,
+                        &ctx,
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
             tracing::info!(
                 channel_id = id,
                 delivery = queued.delivery_id,
