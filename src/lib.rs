@@ -18,9 +18,11 @@ pub mod config;
 pub mod domain;
 /// HTTP routes, middleware and server.
 pub mod http;
-/// Demo data.
+/// The log analyzer: streaming, format-aware, template mining (pure library).
+pub mod logs;
 /// Notifications: signed webhooks, email, retry policy and the outbox worker.
 pub mod notify;
+/// Demo data.
 pub mod seed;
 /// Storage trait and engines.
 pub mod store;
