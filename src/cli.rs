@@ -25,6 +25,24 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the effective configuration with secrets redacted.
     PrintConfig,
+    /// Analyse log files (plain or gzip; `-` reads stdin) and print a report.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Log files; `-` for standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the report as JSON (the same document as `POST /logs/analyze`).
+    #[arg(long)]
+    pub json: bool,
+    /// How many patterns to list.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Lines longer than this many bytes are truncated (and counted).
+    #[arg(long, default_value_t = 65536)]
+    pub max_line_bytes: usize,
 }
 
 #[derive(Debug, Args)]

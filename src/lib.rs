@@ -2,6 +2,8 @@
 
 /// Threshold evaluation as a pure state machine.
 pub mod alerts;
+/// `watchpost analyze`: files in, a readable or JSON report out.
+pub mod analyze_cli;
 /// Start-up and the serve loop.
 pub mod app;
 /// Password hashing and API tokens.

@@ -7,6 +7,10 @@ use watchpost::config::Settings;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Analysing files needs neither configuration nor a runtime.
+    if let Some(Command::Analyze(args)) = &cli.command {
+        return watchpost::analyze_cli::run(args);
+    }
     let settings = match Settings::load(&cli.overrides) {
         Ok(s) => s,
         Err(e) => {

@@ -1,0 +1,198 @@
+//! `watchpost analyze FILE…`: streams each file (or stdin) through the analyzer and prints
+//! a readable report, or with `--json` the document `POST /logs/analyze` answers.
+
+use crate::cli::AnalyzeArgs;
+use crate::logs::{Analyzer, AnalyzerConfig, Report};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const READ_CHUNK: usize = 1 << 20;
+
+/// Runs the subcommand; exit code 1 if any file could not be analysed.
+pub fn run(args: &AnalyzeArgs) -> ExitCode {
+    let cfg = AnalyzerConfig {
+        max_line_bytes: args.max_line_bytes.max(1),
+        top_patterns: args.top.max(1),
+        ..AnalyzerConfig::default()
+    };
+    let mut failed = false;
+    let mut docs = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in &args.files {
+        let started = Instant::now();
+        match analyze_path(path, cfg.clone()) {
+            Ok(report) => {
+                let elapsed = started.elapsed();
+                if args.json {
+                    docs.push((path.display().to_string(), json(&report, elapsed)));
+                } else if let Err(e) = write_text(&mut out, path, &report, elapsed, args.top) {
+                    // A closed pipe (`| head`) is not a failure worth a message.
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        eprintln!("watchpost: writing the report: {e}");
+                    }
+                    return ExitCode::FAILURE;
+                }
+            }
+            Err(e) => {
+                eprintln!("watchpost: {}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    if args.json {
+        let doc = if args.files.len() == 1 {
+            docs.pop()
+                .map(|(_, d)| d)
+                .unwrap_or(serde_json::Value::Null)
+        } else {
+            serde_json::Value::Array(
+                docs.into_iter()
+                    .map(|(file, report)| serde_json::json!({"file": file, "report": report}))
+                    .collect(),
+            )
+        };
+        if !(failed && doc.is_null()) {
+            let _ = writeln!(out, "{doc}");
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn analyze_path(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
+    if path == Path::new("-") {
+        return analyze_reader(std::io::stdin().lock(), cfg);
+    }
+    let file = std::fs::File::open(path)?;
+    analyze_reader(file, cfg)
+}
+
+/// Streams a reader through the analyzer in 1 MiB chunks.
+pub fn analyze_reader(mut reader: impl Read, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
+    let mut analyzer = Analyzer::new(cfg);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        analyzer.feed(buf.get(..n).unwrap_or(&[]))?;
+    }
+    Ok(analyzer.finish()?)
+}
+
+/// The API's JSON document: the report plus the original service's `counts`.
+pub fn json(report: &Report, elapsed: std::time::Duration) -> serde_json::Value {
+    let mut doc = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("counts".into(), counts(report));
+        obj.insert(
+            "elapsed_ms".into(),
+            serde_json::Value::from(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
+        );
+    }
+    doc
+}
+
+/// Level counts as the original service keyed them (`ERROR`, `WARNING`, `INFO`, `DEBUG`,
+/// `CRITICAL`), alongside the normalised names.
+pub fn counts(report: &Report) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in &report.levels {
+        m.insert((*k).to_owned(), (*v).into());
+    }
+    let warn = report.levels.get("WARN").copied().unwrap_or(0);
+    m.insert("WARNING".into(), warn.into());
+    serde_json::Value::Object(m)
+}
+
+fn write_text(
+    out: &mut impl Write,
+    path: &Path,
+    r: &Report,
+    elapsed: std::time::Duration,
+    top: usize,
+) -> std::io::Result<()> {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mib = r.bytes as f64 / (1024.0 * 1024.0);
+    writeln!(
+        out,
+        "{}: {} lines, {:.1} MiB in {:.2} s ({:.0} MiB/s){}",
+        path.display(),
+        r.lines,
+        mib,
+        secs,
+        mib / secs,
+        r.compressed_bytes
+            .map(|c| format!(", gzip {:.1} MiB", c as f64 / (1024.0 * 1024.0)))
+            .unwrap_or_default()
+    )?;
+    let levels: Vec<String> = r
+        .levels
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(l, n)| format!("{l} {n}"))
+        .collect();
+    writeln!(out, "  levels:  {}", levels.join(", "))?;
+    let total = r.lines.max(1) as f64;
+    let mut formats: Vec<(&&str, &u64)> = r.formats.iter().collect();
+    formats.sort_by(|a, b| b.1.cmp(a.1));
+    let formats: Vec<String> = formats
+        .iter()
+        .map(|(f, n)| format!("{f} {:.1}%", **n as f64 * 100.0 / total))
+        .collect();
+    writeln!(out, "  formats: {}", formats.join(", "))?;
+    if let Some(t) = &r.time_range {
+        writeln!(out, "  time:    {} … {}", t.first, t.last)?;
+    }
+    if r.truncated_lines > 0 {
+        writeln!(out, "  truncated lines: {}", r.truncated_lines)?;
+    }
+    writeln!(out, "  templates: {}", r.templates)?;
+    let errors: Vec<_> = r
+        .patterns
+        .iter()
+        .filter(|p| p.levels.contains_key("ERROR") || p.levels.contains_key("CRITICAL"))
+        .take(top)
+        .collect();
+    if !errors.is_empty() {
+        writeln!(out, "  top error patterns:")?;
+        for p in errors {
+            writeln!(out, "    {:>9}  {}", p.count, one_line(&p.template, 160))?;
+            writeln!(out, "               e.g. {}", one_line(&p.example, 160))?;
+        }
+    }
+    writeln!(out, "  top patterns:")?;
+    for p in r.patterns.iter().take(top) {
+        let levels: Vec<String> = p.levels.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        writeln!(
+            out,
+            "    {:>9}  {}  [{}]",
+            p.count,
+            one_line(&p.template, 140),
+            levels.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Control characters from the log never reach the terminal (no escape sequences).
+fn one_line(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { '␣' } else { c })
+        .take(max)
+        .collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
