@@ -45,6 +45,7 @@ impl App {
             .await?;
         sync_env_channels(store.as_ref(), &settings).await?;
         let hasher = Hasher::new(settings.hash_concurrency)?;
+        let analysis_slots = Arc::new(tokio::sync::Semaphore::new(settings.analysis_concurrency));
         let state = AppState {
             store,
             settings: Arc::new(settings),
@@ -52,6 +53,7 @@ impl App {
             local_host_id,
             local_host: local_host.into(),
             notify_wake: Arc::new(tokio::sync::Notify::new()),
+            analysis_slots,
         };
         Ok(App {
             listener,

@@ -198,4 +198,16 @@ pub struct Overrides {
     /// Deliveries sent concurrently by one worker.
     #[arg(long, env = "WATCHPOST_NOTIFY_CONCURRENCY", global = true)]
     pub notify_concurrency: Option<usize>,
+    /// Largest log upload in bytes (default 256 MiB).
+    #[arg(long, env = "WATCHPOST_LOG_UPLOAD_MAX_BYTES", global = true)]
+    pub log_upload_max_bytes: Option<u64>,
+    /// Largest `{"logs": "..."}` JSON body in bytes (default 32 MiB).
+    #[arg(long, env = "WATCHPOST_LOG_JSON_MAX_BYTES", global = true)]
+    pub log_json_max_bytes: Option<usize>,
+    /// Log analyses running at once (default: CPU count).
+    #[arg(long, env = "WATCHPOST_ANALYSIS_CONCURRENCY", global = true)]
+    pub analysis_concurrency: Option<usize>,
+    /// Time limit for one upload and its analysis, seconds (default 600).
+    #[arg(long, env = "WATCHPOST_ANALYSIS_TIMEOUT_SECS", global = true)]
+    pub analysis_timeout_secs: Option<u64>,
 }

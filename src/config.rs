@@ -109,6 +109,14 @@ pub struct Settings {
     /// Run the notification worker in this process.
     pub notifier: bool,
     pub notify_concurrency: usize,
+    /// Largest log upload to `/logs/analyze` (after which 413), bytes as received.
+    pub log_upload_max_bytes: u64,
+    /// Largest `{"logs": "..."}` JSON body (it is held in memory, unlike raw uploads).
+    pub log_json_max_bytes: usize,
+    /// Analyses running at once; more uploads wait their turn.
+    pub analysis_concurrency: usize,
+    /// Time limit for one upload and its analysis.
+    pub analysis_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -157,6 +165,12 @@ impl Default for Settings {
             allow_private_webhooks: false,
             notifier: true,
             notify_concurrency: 8,
+            log_upload_max_bytes: 256 << 20,
+            log_json_max_bytes: 32 << 20,
+            analysis_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            analysis_timeout_secs: 600,
         }
     }
 }
@@ -261,6 +275,10 @@ impl Settings {
             allow_private_webhooks,
             notifier,
             notify_concurrency,
+            log_upload_max_bytes,
+            log_json_max_bytes,
+            analysis_concurrency,
+            analysis_timeout_secs,
         );
         Ok(())
     }
@@ -302,6 +320,12 @@ impl Settings {
         }
         if self.webhook_timeout_secs == 0 || self.webhook_timeout_secs > 300 {
             bail!("webhook_timeout_secs must be between 1 and 300");
+        }
+        if self.analysis_concurrency == 0
+            || self.analysis_timeout_secs == 0
+            || self.log_json_max_bytes == 0
+        {
+            bail!("analysis_concurrency, analysis_timeout_secs and log_json_max_bytes must be at least 1");
         }
         if self.notify_concurrency == 0 {
             bail!("notify_concurrency must be at least 1");

@@ -29,6 +29,7 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let pages = pages::router(&state).await?;
     use api::*;
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    let analysis_timeout = Duration::from_secs(state.settings.analysis_timeout_secs);
     let body_limit = state.settings.max_body_bytes;
     let router = Router::new()
         .route("/register", post(auth::register))
@@ -66,6 +67,13 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::get))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
+        // Uploads bring their own (larger) body limit and time limit.
+        .route(
+            "/logs/analyze",
+            post(logs::analyze).layer(DefaultBodyLimit::max(
+                usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
+            )),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))
@@ -78,8 +86,14 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
         }))
         .layer(middleware::from_fn(normalize_errors))
-        .layer(middleware::from_fn(move |req, next| {
-            with_timeout(timeout, req, next)
+        .layer(middleware::from_fn(move |req: Request<Body>, next| {
+            // Log uploads may take minutes; everything else gets the normal limit.
+            let limit = if req.uri().path() == "/logs/analyze" {
+                analysis_timeout
+            } else {
+                timeout
+            };
+            with_timeout(limit, req, next)
         }))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([

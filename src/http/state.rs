@@ -15,4 +15,6 @@ pub struct AppState {
     pub local_host: Arc<str>,
     /// Wakes the notification worker when deliveries were queued.
     pub notify_wake: Arc<tokio::sync::Notify>,
+    /// Log analyses allowed to run at once.
+    pub analysis_slots: Arc<tokio::sync::Semaphore>,
 }

@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod helpers;
 mod lock;
+mod logs;
 mod metrics;
 mod notify;
 mod notify_transport;

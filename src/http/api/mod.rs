@@ -5,6 +5,7 @@ pub mod auth;
 pub mod channels;
 pub mod deliveries;
 pub mod health;
+pub mod logs;
 pub mod metrics;
 pub mod openapi;
 pub mod rules;

@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document served at `/openapi.json`.
 
-use super::{alerts, auth, channels, deliveries, health, metrics, rules, thresholds};
+use super::{alerts, auth, channels, deliveries, health, logs, metrics, rules, thresholds};
 use crate::http::error::ErrorBody;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -50,6 +50,7 @@ impl Modify for SecuritySchemes {
         channels::list, channels::create, channels::get, channels::replace, channels::delete,
         channels::test, channels::rotate_secret,
         deliveries::list, deliveries::get, deliveries::retry,
+        logs::analyze,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),
