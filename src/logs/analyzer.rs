@@ -426,7 +426,40 @@ pub struct Report {
     pub truncated_lines: u64,
 }
 
-fn report(core: Core, compressed: Option<u64>) -> Report {
+impl TemplateStats {
+    /// Folds another template's counts into this one (ids the miner later merged).
+    fn absorb(&mut self, o: &TemplateStats) {
+        if o.count == 0 {
+            return;
+        }
+        if self.count == 0 || o.first_line < self.first_line {
+            self.first_line = o.first_line;
+            self.example = o.example.clone();
+        }
+        self.count += o.count;
+        for (a, b) in self.levels.iter_mut().zip(o.levels.iter()) {
+            *a += b;
+        }
+        self.last_line = self.last_line.max(o.last_line);
+        self.first_ts = match (self.first_ts, o.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = self.last_ts.max(o.last_ts);
+    }
+}
+
+fn report(mut core: Core, compressed: Option<u64>) -> Report {
+    // The miner may have merged templates after lines were counted under the later id:
+    // fold every id into the one that survived.
+    let mut merged: Vec<TemplateStats> = vec![TemplateStats::default(); core.stats.len()];
+    for (i, s) in core.stats.iter().enumerate() {
+        let c = core.miner.canonical(i as TemplateId) as usize;
+        if let Some(target) = merged.get_mut(c) {
+            target.absorb(s);
+        }
+    }
+    core.stats = merged;
     let fmt = crate::domain::format_rfc3339;
     let levels = Level::ALL
         .iter()
