@@ -27,6 +27,91 @@ pub enum Command {
     PrintConfig,
     /// Analyse log files (plain or gzip; `-` reads stdin) and print a report.
     Analyze(AnalyzeArgs),
+    /// Write a deterministic mixed-format log file OUT and its exact truth OUT.truth.json
+    /// (for benchmarks and tests of the log analyzer).
+    #[command(hide = true)]
+    GenLogs(GenLogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenLogsArgs {
+    /// Size to write: plain bytes or with a unit, e.g. `500KB`, `100MiB`, `1GiB`, `1.5GB`.
+    #[arg(long, default_value = "100MiB", value_parser = parse_size)]
+    pub size: u64,
+    /// PRNG seed: the same seed, size and year give byte-identical output.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Year of the timestamps.
+    #[arg(long, default_value_t = 2026, value_parser = clap::value_parser!(i32).range(1970..=9999))]
+    pub year: i32,
+    /// Output file; the truth goes to OUT.truth.json.
+    pub out: PathBuf,
+}
+
+/// Parses `123`, `500KB`/`500kB`/`500K` (×1000), `100MiB` (×1024²), `1GiB`, `1.5GB`, `2TiB`;
+/// units are case-insensitive, a space before the unit is allowed.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = (&s[..split], s[split..].trim());
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "ki" | "kib" => 1 << 10,
+        "m" | "mb" => 1000 * 1000,
+        "mi" | "mib" => 1 << 20,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "gi" | "gib" => 1 << 30,
+        "t" | "tb" => 1000 * 1000 * 1000 * 1000,
+        "ti" | "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "unknown size unit {unit:?} (use B, KB, KiB, MB, MiB, GB, GiB)"
+            ))
+        }
+    };
+    let bad = || format!("invalid size {s:?} (e.g. 100MiB, 1GiB, 500KB, 4096)");
+    if num.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(n) = num.parse::<u64>() {
+        return n.checked_mul(mult).ok_or_else(bad);
+    }
+    let x: f64 = num.parse().map_err(|_| bad())?;
+    let bytes = (x * mult as f64).round();
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// `watchpost gen-logs`: writes OUT through a buffer, then OUT.truth.json (pretty JSON).
+pub fn gen_logs(args: &GenLogsArgs) -> anyhow::Result<crate::logs::gen::Truth> {
+    use anyhow::Context;
+    use std::io::Write;
+    let cfg = crate::logs::gen::GenConfig {
+        seed: args.seed,
+        target_bytes: args.size,
+        year: args.year,
+    };
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let truth = crate::logs::gen::generate(&cfg, &mut w)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    w.flush()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let mut truth_path = args.out.clone().into_os_string();
+    truth_path.push(".truth.json");
+    let truth_path = PathBuf::from(truth_path);
+    let mut json = serde_json::to_vec_pretty(&truth)?;
+    json.push(b'\n');
+    std::fs::File::create(&truth_path)
+        .and_then(|mut f| f.write_all(&json))
+        .with_context(|| format!("cannot write {}", truth_path.display()))?;
+    Ok(truth)
 }
 
 #[derive(Debug, Args)]
@@ -210,4 +295,52 @@ pub struct Overrides {
     /// Time limit for one upload and its analysis, seconds (default 600).
     #[arg(long, env = "WATCHPOST_ANALYSIS_TIMEOUT_SECS", global = true)]
     pub analysis_timeout_secs: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("500KB"), Ok(500_000));
+        assert_eq!(parse_size("500kb"), Ok(500_000));
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(parse_size("0.5MiB"), Ok(1 << 19));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("1.2.3MB").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn gen_logs_parses_and_is_hidden() {
+        let cli = Cli::try_parse_from([
+            "watchpost",
+            "gen-logs",
+            "--size",
+            "1MiB",
+            "--seed",
+            "7",
+            "x.log",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::GenLogs(a)) => {
+                assert_eq!((a.size, a.seed, a.year), (1 << 20, 7, 2026));
+                assert_eq!(a.out, PathBuf::from("x.log"));
+            }
+            other => panic!("{other:?}"),
+        }
+        use clap::CommandFactory;
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains("gen-logs"));
+        assert!(Cli::try_parse_from(["watchpost", "gen-logs", "--year", "1900", "x"]).is_err());
+    }
 }

@@ -7,6 +7,24 @@ use watchpost::config::Settings;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::GenLogs(args)) = &cli.command {
+        return match watchpost::cli::gen_logs(args) {
+            Ok(t) => {
+                eprintln!(
+                    "wrote {} lines, {} bytes to {} (truth: {}.truth.json)",
+                    t.lines,
+                    t.bytes,
+                    args.out.display(),
+                    args.out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("watchpost: gen-logs: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Analysing files needs neither configuration nor a runtime.
     if let Some(Command::Analyze(args)) = &cli.command {
         return watchpost::analyze_cli::run(args);

@@ -2,6 +2,7 @@
 
 pub mod analyzer;
 pub mod formats;
+pub mod gen;
 pub mod model;
 pub mod template;
 

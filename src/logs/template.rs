@@ -416,13 +416,17 @@ impl Miner {
         let mut candidates: Vec<(usize, TemplateId)> = Vec::new();
         for &id in bucket {
             let Some(c) = self.cluster(id) else { continue };
-            let (mut equal, mut specific, mut compatible) = (0usize, 0usize, true);
+            let constants = (0..n).filter(|&p| c.tok(p) != WILDCARD).count();
+            let (mut specific, mut compatible) = (0usize, true);
             for (p, m) in toks.iter().enumerate() {
                 let t = c.tok(p);
                 if t == WILDCARD {
-                    equal += 1;
+                    // A template of nothing but wildcards would swallow every message of
+                    // its length: it takes only messages as variable as itself.
+                    if constants == 0 && *m != WILDCARD {
+                        compatible = false;
+                    }
                 } else if t == *m {
-                    equal += 1;
                     specific += 1;
                 } else {
                     compatible = false;
@@ -432,8 +436,10 @@ impl Miner {
                 if best.is_none_or(|(s, _)| specific > s) {
                     best = Some((specific, id));
                 }
-            } else if equal as f64 >= self.cfg.similarity * n as f64 {
-                candidates.push((equal, id));
+            } else if specific as f64 >= self.cfg.similarity * n as f64 {
+                // As in Drain, only equal constant tokens make two messages similar;
+                // wildcards do not, or generalised templates would attract everything.
+                candidates.push((specific, id));
             }
         }
         if let Some((_, id)) = best {
