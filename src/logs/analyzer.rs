@@ -772,3 +772,53 @@ mod tests {
         }
     }
 }
+
+/// The analyzer against the project's own generator: levels and formats must equal the
+/// generator's truth exactly.
+#[cfg(test)]
+mod generated {
+    use super::*;
+    use crate::logs::gen::{generate, GenConfig};
+
+    #[test]
+    fn levels_and_formats_match_the_generators_truth_exactly() {
+        for seed in [1u64, 42, 7777] {
+            let cfg = GenConfig {
+                seed,
+                target_bytes: 600_000,
+                year: 2026,
+            };
+            let mut log = Vec::new();
+            let truth = generate(&cfg, &mut log).unwrap();
+            let mut a = Analyzer::new(AnalyzerConfig {
+                year: 2026,
+                ..AnalyzerConfig::default()
+            });
+            // Odd chunk sizes, so lines straddle chunks.
+            for chunk in log.chunks(65_537) {
+                a.feed(chunk).unwrap();
+            }
+            let r = a.finish().unwrap();
+            assert_eq!(r.lines, truth.lines, "seed {seed}");
+            assert_eq!(r.bytes, truth.bytes, "seed {seed}");
+            for (level, n) in &truth.levels {
+                assert_eq!(
+                    r.levels.get(level.as_str()).copied().unwrap_or(0),
+                    *n,
+                    "seed {seed} level {level}"
+                );
+            }
+            for (format, n) in &truth.formats {
+                assert_eq!(
+                    r.formats.get(format.as_str()).copied().unwrap_or(0),
+                    *n,
+                    "seed {seed} format {format}"
+                );
+            }
+            assert_eq!(
+                r.time_range.as_ref().map(|t| t.first.clone()),
+                truth.first_ts_ms.map(crate::domain::format_rfc3339)
+            );
+        }
+    }
+}
