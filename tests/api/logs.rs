@@ -190,3 +190,25 @@ async fn logs_limits_and_refusals() {
     )
     .await;
 }
+
+/// A burst of uploads with one analysis slot: all are analysed, and the server keeps
+/// answering other requests meanwhile (no timing asserted; bounded by the client timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_a_burst_of_uploads_is_queued_not_refused() {
+    let app = spawn_app_with(|s| s.analysis_concurrency = 1).await;
+    let token = app.register_and_login().await;
+    let body = LOG.repeat(4000).into_bytes();
+    let uploads: Vec<_> = (0..6)
+        .map(|_| post_raw(&app, &token, "text/plain", body.clone()))
+        .collect();
+    let (results, health) = tokio::join!(
+        futures_util::future::join_all(uploads),
+        app.get_anon("/healthz")
+    );
+    assert_eq!(health.status(), StatusCode::OK);
+    for resp in results {
+        let report = json_with_status(resp, StatusCode::OK).await;
+        assert_eq!(report["lines"], 20_000);
+        assert_eq!(report["counts"]["ERROR"], 12_000);
+    }
+}

@@ -1,7 +1,7 @@
 //! `POST /logs/analyze`: the original `{"logs": "..."}` body, a raw upload (text or gzip)
 //! or a multipart form with a `file` field. Raw and multipart uploads are streamed into
-//! the analyzer, which runs on the blocking pool behind a semaphore so a burst of uploads
-//! never stalls the async workers.
+//! the analyzer, which runs on the blocking pool and takes one of a few CPU slots per chunk,
+//! so a burst of uploads never stalls the async workers.
 
 use crate::analyze_cli::json as report_json;
 use crate::http::error::{ApiError, ErrorBody};
@@ -115,19 +115,18 @@ pub async fn run(state: &AppState, req: Request) -> Result<Report, ApiError> {
         return Err(too_large(limit));
     }
     let cfg = AnalyzerConfig::default();
-    let permit = state
-        .analysis_slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    let slots = state.analysis_slots.clone();
+    let runtime = tokio::runtime::Handle::current();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
+    // A slot is held only while a chunk is being analysed, not while the client is slow
+    // to send the next one: a few slow uploads cannot starve everyone else.
     let worker = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
         let mut analyzer = Analyzer::new(cfg);
         while let Some(chunk) = rx.blocking_recv() {
+            let _slot = runtime.block_on(slots.acquire());
             analyzer.feed(&chunk)?;
         }
+        let _slot = runtime.block_on(slots.acquire());
         analyzer.finish()
     });
     let fed = match kind {
