@@ -279,6 +279,20 @@ impl Actor {
         }
     }
 
+    /// The item if the caller may see it; otherwise (absent, or someone else's) a 404
+    /// naming `what`, so other users' items do not even seem to exist.
+    pub fn owned<T>(
+        &self,
+        item: Option<T>,
+        owner: impl Fn(&T) -> Option<i64>,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        match item {
+            Some(t) if self.may_touch(owner(&t)) => Ok(t),
+            _ => Err(ApiError::NotFound(format!("{what} not found"))),
+        }
+    }
+
     /// Whether the caller may see and change an item owned by `owner`.
     pub fn may_touch(&self, owner: Option<i64>) -> bool {
         match self {

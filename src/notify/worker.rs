@@ -218,7 +218,6 @@ impl Notifier {
         let mut r = AttemptRecord {
             delivery_id: d.id,
             worker: token.to_owned(),
-            attempt: d.attempts,
             started_at,
             duration_ms: a.duration_ms,
             status: None,

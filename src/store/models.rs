@@ -343,7 +343,6 @@ pub struct ClaimedDelivery {
 pub struct AttemptRecord {
     pub delivery_id: i64,
     pub worker: String,
-    pub attempt: i64,
     pub started_at: i64,
     pub duration_ms: i64,
     pub status: Option<i64>,

@@ -824,7 +824,6 @@ async fn pages_notify_dead_deliveries_can_be_sent_again() {
         .record_attempt(&AttemptRecord {
             delivery_id: dead_id,
             worker: "test-worker".into(),
-            attempt: claimed[0].attempts,
             started_at: now,
             duration_ms: 12,
             status: Some(503),

@@ -168,10 +168,7 @@ pub async fn check_channel(
 
 /// A channel the caller may touch, or 404.
 pub async fn owned_channel(state: &AppState, actor: &Actor, id: i64) -> Result<Channel, ApiError> {
-    match state.store.channel(id).await? {
-        Some(c) if actor.may_touch(c.owner_id) => Ok(c),
-        _ => Err(ApiError::NotFound("channel not found".into())),
-    }
+    actor.owned(state.store.channel(id).await?, |c| c.owner_id, "channel")
 }
 
 /// Your notification channels (with `x-admin-token`: all).

@@ -169,10 +169,7 @@ pub async fn owned_delivery(
     actor: &Actor,
     id: i64,
 ) -> Result<Delivery, ApiError> {
-    match state.store.delivery(id).await? {
-        Some(d) if actor.may_touch(d.owner_id) => Ok(d),
-        _ => Err(ApiError::NotFound("delivery not found".into())),
-    }
+    actor.owned(state.store.delivery(id).await?, |d| d.owner_id, "delivery")
 }
 
 /// One delivery with its attempts.

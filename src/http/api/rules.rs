@@ -162,10 +162,7 @@ impl From<Rule> for RuleOut {
 
 /// A rule the caller may touch, or 404 (other users' rules do not exist for them).
 pub async fn owned_rule(state: &AppState, actor: &Actor, id: i64) -> Result<Rule, ApiError> {
-    match state.store.rule(id).await? {
-        Some(r) if actor.may_touch(r.owner_id) => Ok(r),
-        _ => Err(ApiError::NotFound("rule not found".into())),
-    }
+    actor.owned(state.store.rule(id).await?, |r| r.owner_id, "rule")
 }
 
 /// Your rules (with `x-admin-token`: every rule).
