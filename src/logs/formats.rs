@@ -14,10 +14,13 @@ pub struct ParsedLine<'a> {
     pub ts_ms: Option<i64>,
     /// The message part: after timestamp, level, logger/thread/pid prefixes; for JSON the
     /// raw bytes of the `msg`/`message`/`error`/`err` string value (escapes left as they are);
-    /// for access logs the request line through the status (`GET /api/users/123 HTTP/1.1" 500`:
-    /// a borrowed slice, so the closing quote stays) so templates group by route shape;
-    /// for logfmt the `msg=` value (quotes removed). Never empty unless the line is.
+    /// for access logs the request line without its quotes (`GET /api/users/123 HTTP/1.1`)
+    /// so templates group by route shape; for logfmt the `msg=` value (quotes removed).
+    /// Never empty unless the line is.
     pub message: &'a [u8],
+    /// Words that belong after the message in its template but are not next to it in the line
+    /// (the status of an access log line); usually empty.
+    pub tail: &'a [u8],
 }
 
 impl<'a> ParsedLine<'a> {
@@ -28,7 +31,23 @@ impl<'a> ParsedLine<'a> {
             level,
             ts_ms,
             message,
+            tail: &[],
         }
+    }
+
+    /// The message and its tail as one string of words, using `buf` when there is a tail.
+    pub fn full_message<'b>(&self, buf: &'b mut Vec<u8>) -> &'b [u8]
+    where
+        'a: 'b,
+    {
+        if self.tail.is_empty() {
+            return self.message;
+        }
+        buf.clear();
+        buf.extend_from_slice(self.message);
+        buf.push(b' ');
+        buf.extend_from_slice(self.tail);
+        buf
     }
 }
 
@@ -606,12 +625,8 @@ fn syslog_with_pri(s: &[u8], year: i32) -> Option<ParsedLine<'_>> {
     if let Some(dt) = parse_datetime(rest, b'-') {
         return Some(rfc3164_rest(rest, dt.ms, dt.len, Some(level)));
     }
-    Some(ParsedLine::new(
-        Format::SyslogRfc3164,
-        level,
-        None,
-        strip_host_tag(rest, false),
-    ))
+    let (_, msg) = leading_level(strip_host_tag(rest, false));
+    Some(ParsedLine::new(Format::SyslogRfc3164, level, None, msg))
 }
 
 fn rfc3164_bare(s: &[u8], year: i32) -> Option<ParsedLine<'_>> {
@@ -620,11 +635,40 @@ fn rfc3164_bare(s: &[u8], year: i32) -> Option<ParsedLine<'_>> {
 }
 
 fn rfc3164_rest(s: &[u8], ts: Option<i64>, n: usize, level: Option<Level>) -> ParsedLine<'_> {
-    let msg = strip_host_tag(skip_blank(from(s, n)), true);
+    let (lead, msg) = leading_level(strip_host_tag(skip_blank(from(s, n)), true));
     let level = level
+        .or(lead)
         .or_else(|| find_level(msg, 3).map(|(l, _)| l))
         .unwrap_or(Level::Unknown);
     ParsedLine::new(Format::SyslogRfc3164, level, ts, msg)
+}
+
+/// A message that opens with a level word: the level; and when the word is a label
+/// (`error: …`, `<warning> …`, `[crit] …`, or upper case `ERROR …`, as many daemons write
+/// after the syslog tag) the message without it — and without a `logger:` that follows an
+/// upper-case level (`ERROR app.db: …`) — so one error is one template whatever label it was
+/// logged with. A word that is part of the sentence (`Error reading …`) stays.
+fn leading_level(msg: &[u8]) -> (Option<Level>, &[u8]) {
+    let Some((level, end)) = find_level(msg, 1) else {
+        return (None, msg);
+    };
+    let colon = end > 0 && msg.get(end - 1) == Some(&b':');
+    if colon || matches!(msg.get(end), Some(b']' | b'>' | b')')) {
+        return (Some(level), after_level(msg, end));
+    }
+    let word = msg.get(..end).unwrap_or(msg).trim_ascii_start();
+    if !word.iter().all(|b| b.is_ascii_uppercase()) {
+        return (Some(level), msg);
+    }
+    let rest = after_level(msg, end);
+    let (tok, tail) = split_ws_token(rest);
+    let logger =
+        is_tag(tok)
+            && tok.len() <= 64
+            && tok.iter().rev().skip(1).all(|&b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b'$')
+            });
+    (Some(level), if logger { skip_blank(tail) } else { rest })
 }
 
 #[inline]
@@ -663,6 +707,8 @@ fn rfc5424(s: &[u8], level: Level) -> ParsedLine<'_> {
     let r = skip_sd(skip_blank(r));
     let r = r.strip_prefix(b" ").unwrap_or(r);
     let msg = r.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(r);
+    // PRI already gave the level; a level word opening the message is not part of it.
+    let (_, msg) = leading_level(msg);
     ParsedLine::new(Format::SyslogRfc5424, level, ts, msg)
 }
 
@@ -964,11 +1010,12 @@ fn access_log(s: &[u8]) -> Option<ParsedLine<'_>> {
         let msg = req.get(..qend).unwrap_or(req);
         return Some(ParsedLine::new(Format::AccessLog, Level::Unknown, ts, msg));
     };
-    let end = (req.len() - after.len()) + status.len();
-    let msg = req.get(..end).unwrap_or(req);
+    let msg = req.get(..qend).unwrap_or(req);
     // Three digits always fit a u16.
     let level = Level::from_http_status(code as u16);
-    Some(ParsedLine::new(Format::AccessLog, level, ts, msg))
+    let mut parsed = ParsedLine::new(Format::AccessLog, level, ts, msg);
+    parsed.tail = status;
+    Some(parsed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1323,12 +1370,13 @@ mod tests {
     #[track_caller]
     fn check_bytes(line: &[u8], format: Format, level: Level, ts: Option<i64>, msg: &[u8]) {
         let p = parse_line(line, 2024);
+        let mut buf = Vec::new();
         assert_eq!(
             (
                 p.format,
                 p.level,
                 p.ts_ms,
-                String::from_utf8_lossy(p.message)
+                String::from_utf8_lossy(p.full_message(&mut buf))
             ),
             (format, level, ts, String::from_utf8_lossy(msg)),
             "line: {}",
@@ -1377,14 +1425,37 @@ mod tests {
             F,
             Level::Error,
             utc(2024, 1, 12, 6, 30, 0, 0),
-            "ERROR disk failure",
+            "disk failure",
+        );
+        // A level label and the logger after it are not part of the message…
+        check(
+            "Jan 12 06:30:00 web-03 orders-svc[2314]: WARN app.cache: slow get",
+            F,
+            Level::Warn,
+            utc(2024, 1, 12, 6, 30, 0, 0),
+            "slow get",
+        );
+        check(
+            "<11>Jan 12 06:30:00 web-03 sshd[24910]: error: no route",
+            F,
+            Level::Error,
+            utc(2024, 1, 12, 6, 30, 0, 0),
+            "no route",
+        );
+        // …but a level word that starts the sentence is.
+        check(
+            "Jan 12 06:30:00 host app: Error reading config",
+            F,
+            Level::Error,
+            utc(2024, 1, 12, 6, 30, 0, 0),
+            "Error reading config",
         );
         check(
             "Dec 31 23:59:59 host sshd[99]: warning: bad thing",
             F,
             Level::Warn,
             utc(2024, 12, 31, 23, 59, 59, 0),
-            "warning: bad thing",
+            "bad thing",
         );
         check("<11>su: failed", F, Level::Error, None, "failed");
         check(
@@ -1544,42 +1615,42 @@ mod tests {
             F,
             Level::Info,
             rfc3339("2000-10-10T13:55:36-07:00"),
-            r#"GET /apache_pb.gif HTTP/1.0" 200"#,
+            r#"GET /apache_pb.gif HTTP/1.0 200"#,
         );
         check(
             r#"10.1.2.3 - - [02/Jan/2024:03:04:05 +0000] "GET /api/users/123 HTTP/1.1" 500 12 "-" "curl/8.0""#,
             F,
             Level::Error,
             utc(2024, 1, 2, 3, 4, 5, 0),
-            r#"GET /api/users/123 HTTP/1.1" 500"#,
+            r#"GET /api/users/123 HTTP/1.1 500"#,
         );
         check(
             r#"::1 - - [02/Jan/2024:03:04:05 +0530] "POST /login HTTP/2.0" 404 0"#,
             F,
             Level::Warn,
             utc(2024, 1, 1, 21, 34, 5, 0),
-            r#"POST /login HTTP/2.0" 404"#,
+            r#"POST /login HTTP/2.0 404"#,
         );
         check(
             r#"example.com 10.0.0.1 - - [02/Jan/2024:03:04:05 +0000] "GET / HTTP/1.1" 301 0"#,
             F,
             Level::Info,
             utc(2024, 1, 2, 3, 4, 5, 0),
-            r#"GET / HTTP/1.1" 301"#,
+            r#"GET / HTTP/1.1 301"#,
         );
         check(
             r#"web-1.internal - - [02/Jan/2024:03:04:05 +0000] "-" 400 0"#,
             F,
             Level::Warn,
             utc(2024, 1, 2, 3, 4, 5, 0),
-            r#"-" 400"#,
+            "- 400",
         );
         check(
             r#"1.2.3.4 - - [02/Jan/2024:03:04:05 +0000] "GET /q?x=\"y\" HTTP/1.1" 200 5"#,
             F,
             Level::Info,
             utc(2024, 1, 2, 3, 4, 5, 0),
-            r#"GET /q?x=\"y\" HTTP/1.1" 200"#,
+            r#"GET /q?x=\"y\" HTTP/1.1 200"#,
         );
         // A status that is not three digits: no level, the request alone.
         check(
@@ -1595,7 +1666,7 @@ mod tests {
             F,
             Level::Error,
             None,
-            r#"GET / HTTP/1.1" 503"#,
+            r#"GET / HTTP/1.1 503"#,
         );
     }
 

@@ -745,7 +745,12 @@ fn mask_into(tok: &[u8], quote: Option<(usize, usize)>, out: &mut Vec<u8>) {
     }
     let lead = tok.get(..s).unwrap_or_default();
     let core = tok.get(s..e).unwrap_or_default();
-    let trail = tok.get(e..).unwrap_or_default();
+    let mut trail = tok.get(e..).unwrap_or_default();
+    // A quote in what follows a quoted region (`'a':'b'`) starts another value: it is part of
+    // the variable, not punctuation to keep (and keeping it would change on a second pass).
+    if quote.is_some() && trail.iter().any(|&b| b == b'"' || b == b'\'') {
+        trail = b"";
+    }
     let emit = |out: &mut Vec<u8>, key: &[u8]| {
         out.extend_from_slice(lead);
         out.extend_from_slice(key);
@@ -1404,6 +1409,13 @@ mod tests {
         });
         let id = unbounded.add(&big);
         assert_eq!(unbounded.template(id).len(), 1 << 20);
+    }
+
+    #[test]
+    fn a_value_after_a_quoted_value_is_masked_too() {
+        assert_eq!(mask(b"'':''"), "<*>");
+        assert_eq!(mask(b"got 'a':'secret'"), "got <*>");
+        assert_eq!(mask(b"said \"hi\","), "said <*>,");
     }
 
     proptest! {
