@@ -1,34 +1,49 @@
 //! `watchpost analyze FILE…`: streams each file (or stdin) through the analyzer and prints
-//! a readable report, or with `--json` the document `POST /logs/analyze` answers.
+//! a readable report, with `--json` the document `POST /logs/analyze` answers, or with
+//! `--annotate` one JSON line per input line and then the template table.
 
 use crate::cli::AnalyzeArgs;
-use crate::logs::{Analyzer, AnalyzerConfig, Report};
-use std::io::{Read, Write};
+use crate::logs::{AnalyzerConfig, LineNote, ParallelAnalyzer, Report, TemplateRow};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 const READ_CHUNK: usize = 1 << 20;
 
+/// Default worker threads: the CPUs, at most 8 (merging on one thread limits the gain).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+}
+
 /// Runs the subcommand; exit code 1 if any file could not be analysed.
 pub fn run(args: &AnalyzeArgs) -> ExitCode {
+    let top = args.top.unwrap_or(if args.json { 50 } else { 20 }).max(1);
     let cfg = AnalyzerConfig {
         max_line_bytes: args.max_line_bytes.max(1),
-        top_patterns: args.top.max(1),
+        top_patterns: top,
+        annotate: args.annotate,
         ..AnalyzerConfig::default()
     };
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    if args.annotate {
+        return annotate(args, cfg, threads);
+    }
     let mut failed = false;
     let mut docs = Vec::new();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for path in &args.files {
         let started = Instant::now();
-        match analyze_path(path, cfg.clone()) {
+        match analyze_path(path, cfg.clone(), threads) {
             Ok(report) => {
                 let elapsed = started.elapsed();
                 if args.json {
                     docs.push((path.display().to_string(), json(&report, elapsed)));
-                } else if let Err(e) = write_text(&mut out, path, &report, elapsed, args.top) {
+                } else if let Err(e) = write_text(&mut out, path, &report, elapsed, top) {
                     // A closed pipe (`| head`) is not a failure worth a message.
                     if e.kind() != std::io::ErrorKind::BrokenPipe {
                         eprintln!("watchpost: writing the report: {e}");
@@ -65,28 +80,113 @@ pub fn run(args: &AnalyzeArgs) -> ExitCode {
     }
 }
 
-fn analyze_path(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
+fn open(path: &Path) -> std::io::Result<Box<dyn Read>> {
     if path == Path::new("-") {
-        return analyze_reader(std::io::stdin().lock(), cfg);
+        return Ok(Box::new(std::io::stdin().lock()));
     }
-    let file = std::fs::File::open(path)?;
-    analyze_reader(file, cfg)
+    Ok(Box::new(std::fs::File::open(path)?))
+}
+
+fn analyze_path(path: &Path, cfg: AnalyzerConfig, threads: usize) -> anyhow::Result<Report> {
+    analyze_reader(open(path)?, cfg, threads)
 }
 
 /// Streams a reader through the analyzer in 1 MiB chunks.
-pub fn analyze_reader(mut reader: impl Read, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
-    let mut analyzer = Analyzer::new(cfg);
+pub fn analyze_reader(
+    reader: impl Read,
+    cfg: AnalyzerConfig,
+    threads: usize,
+) -> anyhow::Result<Report> {
+    let mut analyzer = ParallelAnalyzer::new(cfg, threads, None);
+    read_chunks(reader, |chunk| Ok(analyzer.feed(chunk)?))?;
+    Ok(analyzer.finish()?)
+}
+
+fn read_chunks(
+    mut reader: impl Read,
+    mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let n = match reader.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
-        analyzer.feed(buf.get(..n).unwrap_or(&[]))?;
+        each(buf.get(..n).unwrap_or(&[]))?;
     }
-    Ok(analyzer.finish()?)
+}
+
+/// `--annotate`: per-line JSON as the lines are merged, then the template table.
+fn annotate(args: &AnalyzeArgs, cfg: AnalyzerConfig, threads: usize) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let many = args.files.len() > 1;
+    let mut failed = false;
+    for path in &args.files {
+        let file = many.then(|| path.display().to_string());
+        let result = (|| -> anyhow::Result<()> {
+            let mut analyzer = ParallelAnalyzer::new(cfg.clone(), threads, None);
+            read_chunks(open(path)?, |chunk| {
+                analyzer.feed(chunk)?;
+                write_notes(&mut out, file.as_deref(), &analyzer.take_notes())
+            })?;
+            let (_, notes, table) = analyzer.finish_annotated()?;
+            write_notes(&mut out, file.as_deref(), &notes)?;
+            write_table(&mut out, file.as_deref(), &table)
+        })();
+        if let Err(e) = result {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::FAILURE;
+            }
+            eprintln!("watchpost: {}: {e}", path.display());
+            failed = true;
+        }
+    }
+    if out.flush().is_err() || failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn write_notes(out: &mut impl Write, file: Option<&str>, notes: &[LineNote]) -> anyhow::Result<()> {
+    for n in notes {
+        let mut doc = serde_json::json!({
+            "line": n.line,
+            "level": n.level.as_str(),
+            "format": n.format.as_str(),
+            "template_id": n.template_id,
+        });
+        if let (Some(f), Some(o)) = (file, doc.as_object_mut()) {
+            o.insert("file".into(), f.into());
+        }
+        writeln!(out, "{doc}")?;
+    }
+    Ok(())
+}
+
+fn write_table(
+    out: &mut impl Write,
+    file: Option<&str>,
+    rows: &[TemplateRow],
+) -> anyhow::Result<()> {
+    for r in rows {
+        let mut doc = serde_json::json!({
+            "template_id": r.id,
+            "canonical_id": r.canonical,
+            "count": r.count,
+            "template": r.template,
+        });
+        if let (Some(f), Some(o)) = (file, doc.as_object_mut()) {
+            o.insert("file".into(), f.into());
+        }
+        writeln!(out, "{doc}")?;
+    }
+    Ok(())
 }
 
 /// The API's JSON document: the report plus the original service's `counts`.

@@ -120,14 +120,22 @@ pub struct AnalyzeArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Print the report as JSON (the same document as `POST /logs/analyze`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "annotate")]
     pub json: bool,
-    /// How many patterns to list.
-    #[arg(long, default_value_t = 20)]
-    pub top: usize,
+    /// Print one JSON line per input line (`{"line", "level", "format", "template_id"}`),
+    /// then one per template (`{"template_id", "canonical_id", "count", "template"}`).
+    #[arg(long)]
+    pub annotate: bool,
+    /// How many patterns to list (default 20; 50 with --json, as the API).
+    #[arg(long)]
+    pub top: Option<usize>,
     /// Lines longer than this many bytes are truncated (and counted).
     #[arg(long, default_value_t = 65536)]
     pub max_line_bytes: usize,
+    /// Worker threads (default: the number of CPUs, at most 8). The report is the same for
+    /// any number.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]

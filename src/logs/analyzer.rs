@@ -6,7 +6,7 @@ use super::formats::parse_line;
 use super::model::{Format, Level};
 use super::template::{Miner, MinerConfig, TemplateId};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -29,6 +29,11 @@ pub struct AnalyzerConfig {
     pub max_ratio: u64,
     /// Year for timestamps that carry none (RFC 3164 syslog, klog).
     pub year: i32,
+    /// Size of the blocks of whole lines analysed independently and then merged (the unit
+    /// of parallel work); the report does not depend on chunking or thread count.
+    pub block_bytes: usize,
+    /// Keep per-line notes for `--annotate`.
+    pub annotate: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -40,6 +45,8 @@ impl Default for AnalyzerConfig {
             max_decompressed_bytes: 4 << 30,
             max_ratio: 100,
             year: current_year(),
+            block_bytes: 4 << 20,
+            annotate: false,
         }
     }
 }
@@ -96,6 +103,16 @@ impl Histogram {
         }
     }
 
+    /// Adds another histogram's counts (widths are 1 s × a power of two, so buckets nest).
+    fn absorb(&mut self, o: &Histogram) {
+        while self.width_ms < o.width_ms {
+            self.widen();
+        }
+        for (&start, &n) in &o.buckets {
+            self.add(start, n);
+        }
+    }
+
     fn widen(&mut self) {
         self.width_ms = self.width_ms.saturating_mul(2);
         let width = self.width_ms;
@@ -109,111 +126,429 @@ impl Histogram {
     }
 }
 
-/// The line processor: what a plain input is fed to, and what a gzip decoder writes into.
+// ---------------------------------------------------------------------------------------------
+// Splitting the input into blocks.
+
+/// A run of whole lines cut from the input: the unit of work, analysed on its own (possibly
+/// on another thread) into a [`Part`].
 #[derive(Debug)]
-struct Core {
-    cfg: AnalyzerConfig,
+pub struct Block {
+    /// Position in the input, from 0.
+    pub seq: u64,
+    data: Vec<u8>,
+    /// Lines the splitter already cut at the cap (they arrive here exactly `cap` long).
+    truncated: u64,
+}
+
+impl Block {
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The block's buffer, for [`Blocks::recycle`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+/// Cuts the decompressed stream into blocks of whole lines. A block ends at the first line
+/// end at or after `block_bytes` from its start, a place that depends on the content only —
+/// never on how the input was chunked — so any chunking and any number of workers give the
+/// same report. The one unfinished line is bounded: once it is longer than the line cap it
+/// is cut there and the rest of it dropped, so memory stays near `block_bytes` whatever the
+/// input.
+#[derive(Debug)]
+struct Splitter {
+    cap: usize,
+    block_bytes: usize,
+    max_bytes: u64,
+    buf: Vec<u8>,
+    /// Inside a line already cut at the cap: drop bytes up to its end.
+    skipping: bool,
+    truncated: u64,
+    bytes: u64,
+    seq: u64,
+    ready: VecDeque<Block>,
+    spare: Vec<Vec<u8>>,
+}
+
+/// Buffers kept for reuse (blocks in flight plus a few).
+const SPARE_BUFFERS: usize = 8;
+
+impl Splitter {
+    fn new(cfg: &AnalyzerConfig) -> Self {
+        Self {
+            cap: cfg.max_line_bytes.max(1),
+            block_bytes: cfg.block_bytes.max(1),
+            max_bytes: cfg.max_decompressed_bytes,
+            buf: Vec::new(),
+            skipping: false,
+            truncated: 0,
+            bytes: 0,
+            seq: 0,
+            ready: VecDeque::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, mut chunk: &[u8]) {
+        self.bytes += chunk.len() as u64;
+        if self.skipping {
+            match memchr::memchr(b'\n', chunk) {
+                None => return,
+                Some(i) => {
+                    chunk = chunk.get(i + 1..).unwrap_or_default();
+                    self.skipping = false;
+                }
+            }
+        }
+        self.buf.extend_from_slice(chunk);
+        self.cut();
+    }
+
+    fn cut(&mut self) {
+        while self.buf.len() >= self.block_bytes {
+            let from = self.block_bytes - 1;
+            let tail = self.buf.get(from..).unwrap_or_default();
+            if let Some(i) = memchr::memchr(b'\n', tail) {
+                self.emit(from + i + 1);
+                continue;
+            }
+            // The line across the boundary has not ended yet: it is the only unfinished one.
+            let head = self.buf.get(..from).unwrap_or_default();
+            let start = memchr::memrchr(b'\n', head).map_or(0, |i| i + 1);
+            if self.buf.len() - start > self.cap {
+                self.buf.truncate(start + self.cap);
+                self.buf.push(b'\n');
+                self.truncated += 1;
+                self.skipping = true;
+                let end = self.buf.len();
+                self.emit(end);
+            }
+            return;
+        }
+    }
+
+    fn emit(&mut self, end: usize) {
+        let mut next = self.spare.pop().unwrap_or_default();
+        next.clear();
+        next.extend_from_slice(self.buf.get(end..).unwrap_or_default());
+        let mut data = std::mem::replace(&mut self.buf, next);
+        data.truncate(end);
+        self.ready.push_back(Block {
+            seq: self.seq,
+            data,
+            truncated: std::mem::take(&mut self.truncated),
+        });
+        self.seq += 1;
+    }
+
+    /// The end of the input: what is left is the last block.
+    fn flush(&mut self) {
+        if !self.buf.is_empty() || self.truncated > 0 {
+            let end = self.buf.len();
+            self.emit(end);
+        }
+    }
+}
+
+impl Write for Splitter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let limit = self.max_bytes;
+        if self.bytes.saturating_add(buf.len() as u64) > limit {
+            return Err(std::io::Error::other(AnalyzeError::TooLarge(limit)));
+        }
+        self.push(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum State {
+    /// Fewer than two bytes seen: gzip or text is not known yet.
+    Sniffing(Splitter, Vec<u8>),
+    Plain(Splitter),
+    Gzip {
+        decoder: Box<flate2::write::MultiGzDecoder<Splitter>>,
+        compressed: u64,
+    },
+    /// The input has ended.
+    Done(Splitter),
+    /// A fatal error happened; the analysis is over.
+    Failed(AnalyzeError),
+}
+
+/// Totals of the input as received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputTotals {
+    /// Bytes analysed (after decompression).
+    pub bytes: u64,
+    /// Bytes received, when the input was gzip.
+    pub compressed: Option<u64>,
+}
+
+/// Bytes in (plain text, or gzip told apart by its magic bytes and decompressed in a stream
+/// with limits on size and ratio), [`Block`]s of whole lines out.
+pub struct Blocks {
+    state: State,
+    max_ratio: u64,
+    totals: InputTotals,
+}
+
+impl Blocks {
+    pub fn new(cfg: &AnalyzerConfig) -> Self {
+        Self {
+            state: State::Sniffing(Splitter::new(cfg), Vec::new()),
+            max_ratio: cfg.max_ratio,
+            totals: InputTotals::default(),
+        }
+    }
+
+    /// Takes the next bytes; complete blocks become available from [`Blocks::next_block`].
+    /// After an error every further call returns it again.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), AnalyzeError> {
+        if chunk.is_empty() {
+            return self.status();
+        }
+        let state = std::mem::replace(
+            &mut self.state,
+            State::Failed(AnalyzeError::Corrupt(String::new())),
+        );
+        self.state = match state {
+            State::Sniffing(sp, mut head) => {
+                head.extend_from_slice(chunk);
+                if head.len() < GZIP_MAGIC.len() {
+                    State::Sniffing(sp, head)
+                } else if head.starts_with(&GZIP_MAGIC) {
+                    let decoder = Box::new(flate2::write::MultiGzDecoder::new(sp));
+                    gzip_feed(decoder, &head, 0, self.max_ratio)
+                } else {
+                    let mut sp = sp;
+                    sp.push(&head);
+                    State::Plain(sp)
+                }
+            }
+            State::Plain(mut sp) => {
+                sp.push(chunk);
+                State::Plain(sp)
+            }
+            State::Gzip {
+                decoder,
+                compressed,
+            } => gzip_feed(decoder, chunk, compressed, self.max_ratio),
+            State::Done(sp) => State::Done(sp),
+            State::Failed(e) => State::Failed(e),
+        };
+        self.status()
+    }
+
+    fn status(&self) -> Result<(), AnalyzeError> {
+        match &self.state {
+            State::Failed(e) => Err(e.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    fn splitter(&mut self) -> Option<&mut Splitter> {
+        match &mut self.state {
+            State::Sniffing(sp, _) | State::Plain(sp) | State::Done(sp) => Some(sp),
+            State::Gzip { decoder, .. } => Some(decoder.get_mut()),
+            State::Failed(_) => None,
+        }
+    }
+
+    /// The next complete block, in input order.
+    pub fn next_block(&mut self) -> Option<Block> {
+        self.splitter()?.ready.pop_front()
+    }
+
+    /// Gives a block's buffer back for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if let Some(sp) = self.splitter() {
+            if sp.spare.len() < SPARE_BUFFERS {
+                sp.spare.push(buf);
+            }
+        }
+    }
+
+    /// The end of the input: the last block becomes available, and the totals are known.
+    pub fn finish(&mut self) -> Result<InputTotals, AnalyzeError> {
+        let state = std::mem::replace(
+            &mut self.state,
+            State::Failed(AnalyzeError::Corrupt(String::new())),
+        );
+        let (mut sp, compressed) = match state {
+            // Under two bytes: text.
+            State::Sniffing(mut sp, head) => {
+                sp.push(&head);
+                (sp, None)
+            }
+            State::Plain(sp) => (sp, None),
+            State::Gzip {
+                decoder,
+                compressed,
+            } => match decoder.finish() {
+                Ok(sp) => (sp, Some(compressed)),
+                Err(e) => {
+                    let e = io_to_error(e);
+                    self.state = State::Failed(e.clone());
+                    return Err(e);
+                }
+            },
+            State::Done(sp) => {
+                self.state = State::Done(sp);
+                return Ok(self.totals);
+            }
+            State::Failed(e) => {
+                self.state = State::Failed(e.clone());
+                return Err(e);
+            }
+        };
+        sp.flush();
+        self.totals = InputTotals {
+            bytes: sp.bytes,
+            compressed,
+        };
+        self.state = State::Done(sp);
+        Ok(self.totals)
+    }
+}
+
+fn gzip_feed(
+    mut decoder: Box<flate2::write::MultiGzDecoder<Splitter>>,
+    chunk: &[u8],
+    compressed: u64,
+    max_ratio: u64,
+) -> State {
+    let compressed = compressed + chunk.len() as u64;
+    let written = decoder
+        .write_all(chunk)
+        .map_err(io_to_error)
+        .and_then(|()| {
+            // A little slack so a tiny, highly compressible file is not refused.
+            let out = decoder.get_ref().bytes;
+            if out > compressed.saturating_mul(max_ratio).saturating_add(1 << 20) {
+                Err(AnalyzeError::Bomb(max_ratio))
+            } else {
+                Ok(())
+            }
+        });
+    match written {
+        Ok(()) => State::Gzip {
+            decoder,
+            compressed,
+        },
+        Err(e) => State::Failed(e),
+    }
+}
+
+fn io_to_error(e: std::io::Error) -> AnalyzeError {
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<AnalyzeError>()) {
+        return inner.clone();
+    }
+    AnalyzeError::Corrupt(e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysing a block, merging parts.
+
+/// What `--annotate` prints for one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineNote {
+    /// 1-based line number in the whole input.
+    pub line: u64,
+    pub level: Level,
+    pub format: Format,
+    /// The template id when the line was counted; it may later become an alias of an
+    /// earlier id (see [`TemplateRow::canonical`]).
+    pub template_id: TemplateId,
+}
+
+/// One template of the finished analysis, aliases included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRow {
+    pub id: TemplateId,
+    /// The id this one was merged into (itself unless it became an alias).
+    pub canonical: TemplateId,
+    pub template: String,
+    /// Lines counted under this id (aliases counted separately from their canonical id).
+    pub count: u64,
+}
+
+/// The analysis of one block (or, inside [`Merger`], of everything merged so far).
+#[derive(Debug)]
+pub struct Part {
+    pub seq: u64,
     miner: Miner,
     stats: Vec<TemplateStats>,
     levels: [u64; 8],
     formats: [u64; 10],
     lines: u64,
-    bytes: u64,
-    truncated_lines: u64,
-    /// The unfinished line carried from the previous chunk.
-    partial: Vec<u8>,
-    /// The current line is over the cap: skip to its end.
-    skipping: bool,
+    truncated: u64,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     histogram: Histogram,
-    /// Reused to join a message with its tail.
-    scratch: Vec<u8>,
+    /// Per line when annotating: template id (local to this part), level, format.
+    notes: Vec<(TemplateId, Level, Format)>,
 }
 
-impl Core {
-    fn new(cfg: AnalyzerConfig) -> Self {
+impl Part {
+    fn new(seq: u64, cfg: &AnalyzerConfig) -> Self {
         Self {
+            seq,
             miner: Miner::new(cfg.miner.clone()),
-            cfg,
             stats: Vec::new(),
             levels: [0; 8],
             formats: [0; 10],
             lines: 0,
-            bytes: 0,
-            truncated_lines: 0,
-            partial: Vec::new(),
-            skipping: false,
+            truncated: 0,
             first_ts: None,
             last_ts: None,
             histogram: Histogram::default(),
-            scratch: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
-    /// Splits on `\n`; complete lines go straight from the chunk, the tail waits.
-    fn feed(&mut self, mut chunk: &[u8]) {
-        self.bytes += chunk.len() as u64;
-        while let Some(nl) = memchr(b'\n', chunk) {
-            let (line, rest) = chunk.split_at(nl);
-            chunk = rest.get(1..).unwrap_or(&[]);
-            if self.partial.is_empty() && !self.skipping {
-                let cap = self.cfg.max_line_bytes;
-                if line.len() > cap {
-                    self.truncated_lines += 1;
-                    self.line(line.get(..cap).unwrap_or(line));
-                } else {
-                    self.line(line);
-                }
-            } else {
-                self.append(line);
-                let held = std::mem::take(&mut self.partial);
-                self.line(&held);
-                self.partial = held;
-                self.partial.clear();
-                self.skipping = false;
-            }
-        }
-        if !chunk.is_empty() {
-            self.append(chunk);
-        }
-    }
-
-    /// Adds bytes to the held line, up to the cap.
-    fn append(&mut self, bytes: &[u8]) {
-        if self.skipping {
-            return;
-        }
-        let room = self.cfg.max_line_bytes.saturating_sub(self.partial.len());
-        if bytes.len() > room {
-            self.partial
-                .extend_from_slice(bytes.get(..room).unwrap_or(bytes));
-            self.truncated_lines += 1;
-            self.skipping = true;
-        } else {
-            self.partial.extend_from_slice(bytes);
-        }
-    }
-
-    fn line(&mut self, raw: &[u8]) {
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        self.lines += 1;
-        let parsed = parse_line(line, self.cfg.year);
-        let level = parsed.level.index();
-        self.levels[level] += 1;
-        self.formats[parsed.format.index()] += 1;
-        let id = self.miner.add(parsed.full_message(&mut self.scratch)) as usize;
+    fn stats_mut(&mut self, id: TemplateId) -> &mut TemplateStats {
+        let id = id as usize;
         if self.stats.len() <= id {
             self.stats.resize_with(id + 1, TemplateStats::default);
         }
+        &mut self.stats[id]
+    }
+
+    fn line(&mut self, cfg: &AnalyzerConfig, raw: &[u8], scratch: &mut Vec<u8>) {
+        let raw = match raw.get(..cfg.max_line_bytes.max(1)) {
+            Some(cut) if cut.len() < raw.len() => {
+                self.truncated += 1;
+                cut
+            }
+            _ => raw,
+        };
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        self.lines += 1;
+        let parsed = parse_line(line, cfg.year);
+        self.levels[parsed.level.index()] += 1;
+        self.formats[parsed.format.index()] += 1;
+        let id = self.miner.add(parsed.full_message(scratch));
+        if cfg.annotate {
+            self.notes.push((id, parsed.level, parsed.format));
+        }
         let n = self.lines;
-        let s = &mut self.stats[id];
+        let s = self.stats_mut(id);
         if s.count == 0 {
             s.first_line = n;
             s.example = line.get(..EXAMPLE_BYTES).unwrap_or(line).to_vec();
         }
         s.count += 1;
-        s.levels[level] += 1;
+        s.levels[parsed.level.index()] += 1;
         s.last_line = n;
         if let Some(ts) = parsed.ts_ms {
             s.first_ts.get_or_insert(ts);
@@ -223,161 +558,178 @@ impl Core {
             self.histogram.add(ts, 1);
         }
     }
+}
 
-    /// The last line, when the input does not end in a newline.
-    fn flush(&mut self) {
-        if !self.partial.is_empty() || self.skipping {
-            let held = std::mem::take(&mut self.partial);
-            self.line(&held);
-            self.skipping = false;
+/// Analyses one block: pure, so blocks can be analysed on any thread in any order.
+pub fn analyze_block(cfg: &AnalyzerConfig, block: &Block) -> Part {
+    let mut part = Part::new(block.seq, cfg);
+    part.truncated = block.truncated;
+    let mut scratch = Vec::new();
+    let data = block.data.as_slice();
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', data) {
+        part.line(cfg, data.get(start..nl).unwrap_or_default(), &mut scratch);
+        start = nl + 1;
+    }
+    if start < data.len() {
+        part.line(cfg, data.get(start..).unwrap_or_default(), &mut scratch);
+    }
+    part
+}
+
+/// Folds parts, in input order whatever order they arrive in, into one analysis: templates
+/// through [`Miner::merge`] (deterministic), counts and line numbers offset by the lines
+/// before each part.
+pub struct Merger {
+    cfg: AnalyzerConfig,
+    acc: Part,
+    next: u64,
+    waiting: BTreeMap<u64, Part>,
+    notes: Vec<LineNote>,
+}
+
+impl Merger {
+    pub fn new(cfg: AnalyzerConfig) -> Self {
+        let acc = Part::new(0, &cfg);
+        Self {
+            cfg,
+            acc,
+            next: 0,
+            waiting: BTreeMap::new(),
+            notes: Vec::new(),
         }
     }
-}
 
-impl Write for Core {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let limit = self.cfg.max_decompressed_bytes;
-        if self.bytes.saturating_add(buf.len() as u64) > limit {
-            return Err(std::io::Error::other(AnalyzeError::TooLarge(limit)));
+    /// Parts merged so far (the next expected `seq`).
+    pub fn merged(&self) -> u64 {
+        self.next
+    }
+
+    pub fn push(&mut self, part: Part) {
+        self.waiting.insert(part.seq, part);
+        while let Some(p) = self.waiting.remove(&self.next) {
+            self.absorb(p);
+            self.next += 1;
         }
-        self.feed(buf);
-        Ok(buf.len())
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    fn absorb(&mut self, p: Part) {
+        let map = self.acc.miner.merge(&p.miner);
+        let offset = self.acc.lines;
+        for (local, st) in p.stats.iter().enumerate() {
+            if st.count == 0 {
+                continue;
+            }
+            if let Some(&g) = map.get(local) {
+                self.acc.stats_mut(g).absorb(st, offset);
+            }
+        }
+        let acc = &mut self.acc;
+        for (a, b) in acc.levels.iter_mut().zip(p.levels) {
+            *a += b;
+        }
+        for (a, b) in acc.formats.iter_mut().zip(p.formats) {
+            *a += b;
+        }
+        acc.lines += p.lines;
+        acc.truncated += p.truncated;
+        acc.first_ts = min_opt(acc.first_ts, p.first_ts);
+        acc.last_ts = acc.last_ts.max(p.last_ts);
+        acc.histogram.absorb(&p.histogram);
+        for (i, (local, level, format)) in p.notes.into_iter().enumerate() {
+            self.notes.push(LineNote {
+                line: offset + i as u64 + 1,
+                level,
+                format,
+                template_id: map.get(local as usize).copied().unwrap_or(local),
+            });
+        }
+    }
+
+    /// Line notes of the parts merged since the last call (annotating only).
+    pub fn take_notes(&mut self) -> Vec<LineNote> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Every template id with its canonical id, text and own count.
+    pub fn templates(&self) -> Vec<TemplateRow> {
+        (0..self.acc.stats.len())
+            .map(|i| {
+                let id = i as TemplateId;
+                TemplateRow {
+                    id,
+                    canonical: self.acc.miner.canonical(id),
+                    template: self.acc.miner.template(id).into_owned(),
+                    count: self.acc.stats[i].count,
+                }
+            })
+            .filter(|r| r.count > 0)
+            .collect()
+    }
+
+    pub fn finish(self, totals: InputTotals) -> Report {
+        report(&self.cfg, self.acc, totals)
     }
 }
 
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
-enum Input {
-    /// Fewer than two bytes seen: gzip or text is not known yet.
-    Sniffing(Core, Vec<u8>),
-    Plain(Core),
-    Gzip {
-        decoder: flate2::write::MultiGzDecoder<Core>,
-        compressed: u64,
-    },
-    /// A fatal error happened; the analysis is over.
-    Failed(AnalyzeError),
-}
-
-/// Feed chunks, then `finish`.
+/// Feed chunks, then `finish`: the single-threaded driver of [`Blocks`] → [`analyze_block`]
+/// → [`Merger`] (see `parallel` for the multi-threaded one; both give the same report).
 pub struct Analyzer {
-    input: Input,
+    cfg: AnalyzerConfig,
+    blocks: Blocks,
+    merger: Merger,
 }
 
 impl Analyzer {
     pub fn new(cfg: AnalyzerConfig) -> Self {
         Self {
-            input: Input::Sniffing(Core::new(cfg), Vec::new()),
+            blocks: Blocks::new(&cfg),
+            merger: Merger::new(cfg.clone()),
+            cfg,
         }
     }
 
     /// Analyses the next bytes. After an error every further call returns it again.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), AnalyzeError> {
-        if chunk.is_empty() {
-            return Ok(());
+        self.blocks.feed(chunk)?;
+        self.drain();
+        Ok(())
+    }
+
+    fn drain(&mut self) {
+        while let Some(block) = self.blocks.next_block() {
+            let part = analyze_block(&self.cfg, &block);
+            self.blocks.recycle(block.into_buffer());
+            self.merger.push(part);
         }
-        let input = std::mem::replace(
-            &mut self.input,
-            Input::Failed(AnalyzeError::Corrupt(String::new())),
-        );
-        self.input = match input {
-            Input::Sniffing(core, mut head) => {
-                head.extend_from_slice(chunk);
-                if head.len() < GZIP_MAGIC.len() {
-                    Input::Sniffing(core, head)
-                } else {
-                    start(core, &head)
-                }
-            }
-            Input::Plain(mut core) => {
-                core.feed(chunk);
-                Input::Plain(core)
-            }
-            Input::Gzip {
-                decoder,
-                compressed,
-            } => gzip_feed(decoder, chunk, compressed),
-            Input::Failed(e) => Input::Failed(e),
-        };
-        match &self.input {
-            Input::Failed(e) => Err(e.clone()),
-            _ => Ok(()),
-        }
+    }
+
+    /// Line notes so far (with `annotate` on).
+    pub fn take_notes(&mut self) -> Vec<LineNote> {
+        self.merger.take_notes()
     }
 
     pub fn finish(self) -> Result<Report, AnalyzeError> {
-        let (mut core, compressed) = match self.input {
-            // Under two bytes: text.
-            Input::Sniffing(mut core, head) => {
-                core.feed(&head);
-                (core, None)
-            }
-            Input::Plain(core) => (core, None),
-            Input::Gzip {
-                decoder,
-                compressed,
-            } => match decoder.finish() {
-                Ok(core) => (core, Some(compressed)),
-                Err(e) => return Err(io_to_error(e)),
-            },
-            Input::Failed(e) => return Err(e),
-        };
-        core.flush();
-        Ok(report(core, compressed))
+        self.finish_annotated().map(|(r, _, _)| r)
     }
-}
 
-/// Decides between text and gzip on the first bytes and feeds them.
-fn start(mut core: Core, head: &[u8]) -> Input {
-    if head.starts_with(&GZIP_MAGIC) {
-        gzip_feed(flate2::write::MultiGzDecoder::new(core), head, 0)
-    } else {
-        core.feed(head);
-        Input::Plain(core)
+    /// The report, the last line notes and the template table.
+    pub fn finish_annotated(
+        mut self,
+    ) -> Result<(Report, Vec<LineNote>, Vec<TemplateRow>), AnalyzeError> {
+        let totals = self.blocks.finish()?;
+        self.drain();
+        let notes = self.merger.take_notes();
+        let table = self.merger.templates();
+        Ok((self.merger.finish(totals), notes, table))
     }
-}
-
-fn gzip_feed(
-    mut decoder: flate2::write::MultiGzDecoder<Core>,
-    chunk: &[u8],
-    compressed: u64,
-) -> Input {
-    let compressed = compressed + chunk.len() as u64;
-    match gzip_write(&mut decoder, chunk, compressed) {
-        Ok(()) => Input::Gzip {
-            decoder,
-            compressed,
-        },
-        Err(e) => Input::Failed(e),
-    }
-}
-
-fn gzip_write(
-    decoder: &mut flate2::write::MultiGzDecoder<Core>,
-    chunk: &[u8],
-    compressed: u64,
-) -> Result<(), AnalyzeError> {
-    decoder.write_all(chunk).map_err(io_to_error)?;
-    let core = decoder.get_ref();
-    let max_ratio = core.cfg.max_ratio;
-    // A little slack so a tiny, highly compressible file is not refused.
-    if core.bytes > compressed.saturating_mul(max_ratio).saturating_add(1 << 20) {
-        return Err(AnalyzeError::Bomb(max_ratio));
-    }
-    Ok(())
-}
-
-fn io_to_error(e: std::io::Error) -> AnalyzeError {
-    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<AnalyzeError>()) {
-        return inner.clone();
-    }
-    AnalyzeError::Corrupt(e.to_string())
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -430,36 +782,34 @@ pub struct Report {
 }
 
 impl TemplateStats {
-    /// Folds another template's counts into this one (ids the miner later merged).
-    fn absorb(&mut self, o: &TemplateStats) {
+    /// Folds another template's counts into this one (ids the miner merged, or a later part
+    /// whose line numbers start after `line_offset` lines).
+    fn absorb(&mut self, o: &TemplateStats, line_offset: u64) {
         if o.count == 0 {
             return;
         }
-        if self.count == 0 || o.first_line < self.first_line {
-            self.first_line = o.first_line;
+        if self.count == 0 || o.first_line + line_offset < self.first_line {
+            self.first_line = o.first_line + line_offset;
             self.example = o.example.clone();
         }
         self.count += o.count;
         for (a, b) in self.levels.iter_mut().zip(o.levels.iter()) {
             *a += b;
         }
-        self.last_line = self.last_line.max(o.last_line);
-        self.first_ts = match (self.first_ts, o.first_ts) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.last_line = self.last_line.max(o.last_line + line_offset);
+        self.first_ts = min_opt(self.first_ts, o.first_ts);
         self.last_ts = self.last_ts.max(o.last_ts);
     }
 }
 
-fn report(mut core: Core, compressed: Option<u64>) -> Report {
+fn report(cfg: &AnalyzerConfig, mut core: Part, totals: InputTotals) -> Report {
     // The miner may have merged templates after lines were counted under the later id:
     // fold every id into the one that survived.
     let mut merged: Vec<TemplateStats> = vec![TemplateStats::default(); core.stats.len()];
     for (i, s) in core.stats.iter().enumerate() {
         let c = core.miner.canonical(i as TemplateId) as usize;
         if let Some(target) = merged.get_mut(c) {
-            target.absorb(s);
+            target.absorb(s, 0);
         }
     }
     core.stats = merged;
@@ -503,7 +853,7 @@ fn report(mut core: Core, compressed: Option<u64>) -> Report {
     };
     let patterns = order
         .iter()
-        .take(core.cfg.top_patterns)
+        .take(cfg.top_patterns)
         .map(|&i| pattern(i))
         .collect();
     let bad =
@@ -521,7 +871,7 @@ fn report(mut core: Core, compressed: Option<u64>) -> Report {
     });
     let top_errors = errors
         .iter()
-        .take(core.cfg.top_patterns)
+        .take(cfg.top_patterns)
         .map(|&i| core.miner.template(i as TemplateId).into_owned())
         .collect();
     let histogram = histogram_report(&core.histogram);
@@ -534,8 +884,8 @@ fn report(mut core: Core, compressed: Option<u64>) -> Report {
     };
     Report {
         lines: core.lines,
-        bytes: core.bytes,
-        compressed_bytes: compressed,
+        bytes: totals.bytes,
+        compressed_bytes: totals.compressed,
         levels,
         formats,
         templates: core.miner.len(),
@@ -543,7 +893,7 @@ fn report(mut core: Core, compressed: Option<u64>) -> Report {
         top_errors,
         histogram,
         time_range,
-        truncated_lines: core.truncated_lines,
+        truncated_lines: core.truncated,
     }
 }
 
@@ -624,6 +974,156 @@ mod tests {
         let r = analyze_bytes(cfg(), b"ERROR a 1\r\nERROR a 2\r\n").unwrap();
         assert_eq!(r.lines, 2);
         assert!(!r.patterns[0].example.contains('\r'));
+    }
+
+    fn small_blocks(block_bytes: usize) -> AnalyzerConfig {
+        AnalyzerConfig {
+            block_bytes,
+            ..cfg()
+        }
+    }
+
+    /// A few hundred lines of every format, so small blocks hold many templates each.
+    fn mixed(bytes: u64) -> Vec<u8> {
+        let mut log = Vec::new();
+        crate::logs::gen::generate(
+            &crate::logs::gen::GenConfig {
+                seed: 5,
+                target_bytes: bytes,
+                year: 2026,
+            },
+            &mut log,
+        )
+        .unwrap();
+        log
+    }
+
+    #[test]
+    fn blocks_are_cut_by_content_so_chunking_never_changes_the_report() {
+        let log = mixed(200_000);
+        for block in [1, 97, 4096, 65_536] {
+            let whole = analyze_bytes(small_blocks(block), &log).unwrap();
+            for size in [1, 13, 1000, 65_537] {
+                let mut a = Analyzer::new(small_blocks(block));
+                for chunk in log.chunks(size) {
+                    a.feed(chunk).unwrap();
+                }
+                assert_eq!(a.finish().unwrap(), whole, "block {block} chunk {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn block_size_changes_no_count() {
+        let log = mixed(300_000);
+        let one = analyze_bytes(small_blocks(usize::MAX), &log).unwrap();
+        for block in [1, 500, 8192, 100_000] {
+            let r = analyze_bytes(small_blocks(block), &log).unwrap();
+            assert_eq!(
+                (r.lines, r.bytes, &r.levels, &r.formats, &r.time_range),
+                (
+                    one.lines,
+                    one.bytes,
+                    &one.levels,
+                    &one.formats,
+                    &one.time_range
+                ),
+                "block {block}"
+            );
+            assert_eq!(r.histogram, one.histogram, "block {block}");
+            let total: u64 = r.patterns.iter().map(|p| p.count).sum();
+            assert!(total <= r.lines);
+            // Line numbers are offset across blocks: first lines are real line numbers.
+            for p in &r.patterns {
+                assert!(p.first_line >= 1 && p.last_line <= r.lines && p.first_line <= p.last_line);
+                let line = log
+                    .split(|&b| b == b'\n')
+                    .nth(p.first_line as usize - 1)
+                    .unwrap();
+                assert!(line.starts_with(p.example.as_bytes()), "block {block}");
+            }
+        }
+    }
+
+    #[test]
+    fn threads_never_change_the_report() {
+        let log = mixed(400_000);
+        for block in [4096, 50_000] {
+            let inline = analyze_bytes(small_blocks(block), &log).unwrap();
+            for threads in 1..=3 {
+                let mut p = crate::logs::ParallelAnalyzer::new(small_blocks(block), threads, None);
+                for chunk in log.chunks(10_000) {
+                    p.feed(chunk).unwrap();
+                }
+                assert_eq!(
+                    p.finish().unwrap(),
+                    inline,
+                    "block {block} threads {threads}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn annotations_number_every_line_and_name_known_templates() {
+        let log = mixed(100_000);
+        let c = AnalyzerConfig {
+            annotate: true,
+            ..small_blocks(10_000)
+        };
+        let mut p = crate::logs::ParallelAnalyzer::new(c, 2, None);
+        let mut notes = Vec::new();
+        for chunk in log.chunks(7_000) {
+            p.feed(chunk).unwrap();
+            notes.extend(p.take_notes());
+        }
+        let (report, rest, table) = p.finish_annotated().unwrap();
+        notes.extend(rest);
+        assert_eq!(notes.len() as u64, report.lines);
+        for (i, n) in notes.iter().enumerate() {
+            assert_eq!(n.line, i as u64 + 1);
+            assert!(table.iter().any(|r| r.id == n.template_id));
+        }
+        let errors = notes.iter().filter(|n| n.level == Level::Error).count() as u64;
+        assert_eq!(errors, level(&report, Level::Error));
+        // Each row's count is what the notes say for that id.
+        for row in &table {
+            let n = notes.iter().filter(|n| n.template_id == row.id).count() as u64;
+            assert_eq!(n, row.count, "template {}", row.id);
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_across_block_boundaries_is_cut_once() {
+        let mut input = b"INFO first\nERROR ".to_vec();
+        input.extend(std::iter::repeat_n(b'y', 50_000));
+        input.extend_from_slice(b"\nWARN after\n");
+        for block in [1, 20, 1000, 30_000, 100_000] {
+            for size in [1, 333, 4096, input.len()] {
+                let c = AnalyzerConfig {
+                    max_line_bytes: 1000,
+                    ..small_blocks(block)
+                };
+                let mut a = Analyzer::new(c);
+                for chunk in input.chunks(size) {
+                    a.feed(chunk).unwrap();
+                }
+                let r = a.finish().unwrap();
+                assert_eq!(
+                    (r.lines, r.truncated_lines, r.bytes),
+                    (3, 1, input.len() as u64),
+                    "block {block} chunk {size}"
+                );
+                assert_eq!(
+                    (
+                        level(&r, Level::Info),
+                        level(&r, Level::Error),
+                        level(&r, Level::Warn)
+                    ),
+                    (1, 1, 1)
+                );
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,12 @@ pub mod analyzer;
 pub mod formats;
 pub mod gen;
 pub mod model;
+pub mod parallel;
 pub mod template;
 
-pub use analyzer::{analyze_bytes, AnalyzeError, Analyzer, AnalyzerConfig, Report};
+pub use analyzer::{
+    analyze_block, analyze_bytes, AnalyzeError, Analyzer, AnalyzerConfig, Block, Blocks,
+    InputTotals, LineNote, Merger, Part, Report, TemplateRow,
+};
 pub use model::{Format, Level};
+pub use parallel::{Gate, ParallelAnalyzer};

@@ -1,19 +1,23 @@
 //! `POST /logs/analyze`: the original `{"logs": "..."}` body, a raw upload (text or gzip)
 //! or a multipart form with a `file` field. Raw and multipart uploads are streamed into
-//! the analyzer, which runs on the blocking pool and takes one of a few CPU slots per chunk,
-//! so a burst of uploads never stalls the async workers.
+//! the analyzer, which runs off the async workers (a blocking-pool thread decodes and merges,
+//! analysis threads take one of a few shared CPU slots per block), so a burst of uploads
+//! never stalls other requests.
 
+use crate::analyze_cli::default_threads;
 use crate::analyze_cli::json as report_json;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::ApiUser;
 use crate::http::state::AppState;
-use crate::logs::{AnalyzeError, Analyzer, AnalyzerConfig, Report};
+use crate::logs::{AnalyzeError, AnalyzerConfig, Gate, ParallelAnalyzer, Report};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header;
 use axum::Json;
 use http_body_util::BodyExt;
 use serde::Deserialize;
+use std::any::Any;
+use std::sync::Arc;
 use std::time::Instant;
 use utoipa::ToSchema;
 
@@ -115,18 +119,20 @@ pub async fn run(state: &AppState, req: Request) -> Result<Report, ApiError> {
         return Err(too_large(limit));
     }
     let cfg = AnalyzerConfig::default();
+    let threads = default_threads().min(state.settings.analysis_concurrency.max(1));
     let slots = state.analysis_slots.clone();
     let runtime = tokio::runtime::Handle::current();
+    // Workers take a slot of the shared CPU semaphore per block, so all uploads together
+    // use at most `analysis_concurrency` cores, and a slow client holds none while it sends.
+    let gate: Gate = Arc::new(move || -> Box<dyn Any> {
+        Box::new(runtime.block_on(slots.clone().acquire_owned()).ok())
+    });
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
-    // A slot is held only while a chunk is being analysed, not while the client is slow
-    // to send the next one: a few slow uploads cannot starve everyone else.
     let worker = tokio::task::spawn_blocking(move || {
-        let mut analyzer = Analyzer::new(cfg);
+        let mut analyzer = ParallelAnalyzer::new(cfg, threads, Some(gate));
         while let Some(chunk) = rx.blocking_recv() {
-            let _slot = runtime.block_on(slots.acquire());
             analyzer.feed(&chunk)?;
         }
-        let _slot = runtime.block_on(slots.acquire());
         analyzer.finish()
     });
     let fed = match kind {
