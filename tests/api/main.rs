@@ -1,5 +1,6 @@
 mod admin;
 mod alerts;
+mod analyze_cli;
 mod auth;
 mod binary;
 mod browser;
