@@ -26,8 +26,23 @@ const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame
 
 /// Builds the router with every route and the middleware stack.
 pub async fn router(state: AppState) -> anyhow::Result<Router> {
-    let pages = pages::router(&state).await?;
     use api::*;
+    // The log routes also take the dashboard session (with CSRF checks of their own), so
+    // they sit inside the session layer.
+    let log_routes = Router::new()
+        // Uploads bring their own (larger) body limit and time limit.
+        .route(
+            "/logs/analyze",
+            post(logs::analyze).layer(DefaultBodyLimit::max(
+                usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
+            )),
+        )
+        .route("/logs/analyses", get(logs::list))
+        .route(
+            "/logs/analyses/{id}",
+            get(logs::get_one).delete(logs::delete),
+        );
+    let pages = pages::router(&state, log_routes).await?;
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
     let analysis_timeout = Duration::from_secs(state.settings.analysis_timeout_secs);
     let body_limit = state.settings.max_body_bytes;
@@ -67,13 +82,6 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::get))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
-        // Uploads bring their own (larger) body limit and time limit.
-        .route(
-            "/logs/analyze",
-            post(logs::analyze).layer(DefaultBodyLimit::max(
-                usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
-            )),
-        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))
@@ -88,11 +96,10 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(middleware::from_fn(normalize_errors))
         .layer(middleware::from_fn(move |req: Request<Body>, next| {
             // Log uploads may take minutes; everything else gets the normal limit.
-            let limit = if req.uri().path() == "/logs/analyze" {
-                analysis_timeout
-            } else {
-                timeout
-            };
+            let path = req.uri().path();
+            let upload = path == "/logs/analyze"
+                || (path == "/dashboard/logs" && req.method() == axum::http::Method::POST);
+            let limit = if upload { analysis_timeout } else { timeout };
             with_timeout(limit, req, next)
         }))
         .layer(TraceLayer::new_for_http())

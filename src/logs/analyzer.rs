@@ -4,6 +4,7 @@
 
 use super::formats::parse_line;
 use super::model::{Format, Level};
+use super::parallel::ParallelAnalyzer;
 use super::template::{Miner, MinerConfig, TemplateId};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -221,7 +222,8 @@ impl Splitter {
             // The line across the boundary has not ended yet: it is the only unfinished one.
             let head = self.buf.get(..from).unwrap_or_default();
             let start = memchr::memrchr(b'\n', head).map_or(0, |i| i + 1);
-            if self.buf.len() - start > self.cap {
+            // `cap + 1`: a line of exactly `cap` bytes may still end in `\r\n`.
+            if self.buf.len() - start > self.cap.saturating_add(1) {
                 self.buf.truncate(start + self.cap);
                 self.buf.push(b'\n');
                 self.truncated += 1;
@@ -525,14 +527,15 @@ impl Part {
     }
 
     fn line(&mut self, cfg: &AnalyzerConfig, raw: &[u8], scratch: &mut Vec<u8>) {
-        let raw = match raw.get(..cfg.max_line_bytes.max(1)) {
-            Some(cut) if cut.len() < raw.len() => {
+        // The cap applies to the line without its `\r`, so CRLF and LF files count alike.
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = match line.get(..cfg.max_line_bytes.max(1)) {
+            Some(cut) if cut.len() < line.len() => {
                 self.truncated += 1;
                 cut
             }
-            _ => raw,
+            _ => line,
         };
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         self.lines += 1;
         let parsed = parse_line(line, cfg.year);
         self.levels[parsed.level.index()] += 1;
@@ -679,56 +682,34 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// Feed chunks, then `finish`: the single-threaded driver of [`Blocks`] → [`analyze_block`]
-/// → [`Merger`] (see `parallel` for the multi-threaded one; both give the same report).
-pub struct Analyzer {
-    cfg: AnalyzerConfig,
-    blocks: Blocks,
-    merger: Merger,
-}
+/// Feed chunks, then `finish`: [`Blocks`] → [`analyze_block`] → [`Merger`] on the caller's
+/// thread (see [`ParallelAnalyzer`] for worker threads; both give the same report).
+pub struct Analyzer(ParallelAnalyzer);
 
 impl Analyzer {
     pub fn new(cfg: AnalyzerConfig) -> Self {
-        Self {
-            blocks: Blocks::new(&cfg),
-            merger: Merger::new(cfg.clone()),
-            cfg,
-        }
+        Self(ParallelAnalyzer::new(cfg, 0, None))
     }
 
     /// Analyses the next bytes. After an error every further call returns it again.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), AnalyzeError> {
-        self.blocks.feed(chunk)?;
-        self.drain();
-        Ok(())
-    }
-
-    fn drain(&mut self) {
-        while let Some(block) = self.blocks.next_block() {
-            let part = analyze_block(&self.cfg, &block);
-            self.blocks.recycle(block.into_buffer());
-            self.merger.push(part);
-        }
+        self.0.feed(chunk)
     }
 
     /// Line notes so far (with `annotate` on).
     pub fn take_notes(&mut self) -> Vec<LineNote> {
-        self.merger.take_notes()
+        self.0.take_notes()
     }
 
     pub fn finish(self) -> Result<Report, AnalyzeError> {
-        self.finish_annotated().map(|(r, _, _)| r)
+        self.0.finish()
     }
 
     /// The report, the last line notes and the template table.
     pub fn finish_annotated(
-        mut self,
+        self,
     ) -> Result<(Report, Vec<LineNote>, Vec<TemplateRow>), AnalyzeError> {
-        let totals = self.blocks.finish()?;
-        self.drain();
-        let notes = self.merger.take_notes();
-        let table = self.merger.templates();
-        Ok((self.merger.finish(totals), notes, table))
+        self.0.finish_annotated()
     }
 }
 

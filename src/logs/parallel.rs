@@ -35,12 +35,11 @@ pub struct ParallelAnalyzer {
 }
 
 impl ParallelAnalyzer {
-    /// `threads` workers (at least one; if none can be started, blocks are analysed on the
-    /// caller's thread).
+    /// `threads` workers; with 0 (or if none can be started) blocks are analysed on the
+    /// caller's thread.
     pub fn new(cfg: AnalyzerConfig, threads: usize, gate: Option<Gate>) -> Self {
-        let threads = threads.max(1);
         let cfg = Arc::new(cfg);
-        let (work_tx, work_rx) = sync_channel::<Block>(threads);
+        let (work_tx, work_rx) = sync_channel::<Block>(threads.max(1));
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = sync_channel::<Outcome>(threads * 2 + 2);
         let mut workers = Vec::new();

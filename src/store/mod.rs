@@ -313,4 +313,17 @@ pub trait Store: Send + Sync + 'static {
     async fn recent_test_count(&self, owner: Option<i64>, since: i64) -> StoreResult<i64>;
     /// The earliest `next_attempt_at` of a pending delivery, for the worker's sleep.
     async fn next_delivery_due(&self) -> StoreResult<Option<i64>>;
+
+    // Stored log analyses: always by id AND owner, so one user never reaches another's.
+    /// Stores an analysis; returns its id.
+    async fn insert_log_analysis(&self, a: &NewLogAnalysis) -> StoreResult<i64>;
+    /// A user's analyses, newest first, and how many they have.
+    async fn list_log_analyses(
+        &self,
+        user_id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<LogAnalysisMeta>, i64)>;
+    async fn log_analysis(&self, id: i64, user_id: i64) -> StoreResult<Option<LogAnalysis>>;
+    async fn delete_log_analysis(&self, id: i64, user_id: i64) -> StoreResult<bool>;
 }

@@ -400,3 +400,42 @@ pub struct OutboxStats {
     pub delivered: i64,
     pub oldest_pending_at: Option<i64>,
 }
+
+/// A stored log analysis without its report (what lists show).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LogAnalysisMeta {
+    pub id: i64,
+    pub user_id: i64,
+    pub created_at: i64,
+    pub name: String,
+    /// `json`, `raw`, `file` or `text`.
+    pub source: String,
+    pub bytes: i64,
+    pub lines: i64,
+    /// ERROR + CRITICAL lines.
+    pub errors: i64,
+    /// JSON object: the non-zero level counts.
+    pub levels: String,
+}
+
+/// A stored log analysis with its report (the JSON document `POST /logs/analyze` answered).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LogAnalysis {
+    #[sqlx(flatten)]
+    pub meta: LogAnalysisMeta,
+    pub report: String,
+}
+
+/// A log analysis to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLogAnalysis {
+    pub user_id: i64,
+    pub created_at: i64,
+    pub name: String,
+    pub source: String,
+    pub bytes: i64,
+    pub lines: i64,
+    pub errors: i64,
+    pub levels: String,
+    pub report: String,
+}

@@ -17,6 +17,12 @@ macro_rules! user_columns {
     };
 }
 
+macro_rules! analysis_columns {
+    () => {
+        "id, user_id, created_at, name, source, bytes, lines, errors, levels"
+    };
+}
+
 macro_rules! alert_select {
     () => {
         "SELECT a.id, a.host_id, h.name AS host, a.owner_id, a.metric, a.value, a.threshold, a.peak, a.ts, a.resolved_at, a.rule_id, a.rule_name, a.comparison, a.severity FROM alerts a JOIN hosts h ON h.id = a.host_id"
@@ -650,9 +656,64 @@ macro_rules! impl_store {
             async fn outbox_stats(&self) -> StoreResult<OutboxStats> { self.outbox_stats_impl().await }
             async fn recent_test_count(&self, owner: Option<i64>, since: i64) -> StoreResult<i64> { self.recent_test_count_impl(owner, since).await }
             async fn next_delivery_due(&self) -> StoreResult<Option<i64>> { self.next_delivery_due_impl().await }
+
+            async fn insert_log_analysis(&self, a: &NewLogAnalysis) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO log_analyses (user_id, created_at, name, source, bytes, lines, errors, levels, report) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(a.user_id)
+                .bind(a.created_at)
+                .bind(&a.name)
+                .bind(&a.source)
+                .bind(a.bytes)
+                .bind(a.lines)
+                .bind(a.errors)
+                .bind(&a.levels)
+                .bind(&a.report)
+                .fetch_one(self.w())
+                .await?)
+            }
+
+            async fn list_log_analyses(&self, user_id: i64, limit: i64, offset: i64) -> StoreResult<(Vec<LogAnalysisMeta>, i64)> {
+                let rows = sqlx::query_as::<_, LogAnalysisMeta>(concat!(
+                    "SELECT ", $crate::store::shared::analysis_columns!(),
+                    " FROM log_analyses WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
+                ))
+                .bind(user_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.r())
+                .await?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_analyses WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_one(self.r())
+                    .await?;
+                Ok((rows, total))
+            }
+
+            async fn log_analysis(&self, id: i64, user_id: i64) -> StoreResult<Option<LogAnalysis>> {
+                Ok(sqlx::query_as::<_, LogAnalysis>(concat!(
+                    "SELECT ", $crate::store::shared::analysis_columns!(),
+                    ", report FROM log_analyses WHERE id = $1 AND user_id = $2"
+                ))
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(self.r())
+                .await?)
+            }
+
+            async fn delete_log_analysis(&self, id: i64, user_id: i64) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM log_analyses WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(self.w())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
         }
     };
 }
 
 pub(super) use impl_store;
-pub(crate) use {alert_select, sample_columns, user_columns};
+pub(crate) use {alert_select, analysis_columns, sample_columns, user_columns};

@@ -181,6 +181,49 @@ fn keep_reporting(store: Arc<dyn Store>, host: i64) -> tokio::task::JoinHandle<(
     })
 }
 
+/// A web server's log for the Logs page: an hour of mixed levels with an error burst,
+/// and lines whose text is markup that must never become markup.
+fn journey_log() -> String {
+    let mut s = String::new();
+    for i in 0..360u32 {
+        let t = 10 * 3600 + i * 10;
+        let ts = format!(
+            "2026-11-27 {:02}:{:02}:{:02},{:03}",
+            t / 3600,
+            t / 60 % 60,
+            t % 60,
+            (i * 37) % 1000
+        );
+        let burst = (150..190).contains(&i);
+        let line = match i % 12 {
+            _ if burst && i % 2 == 0 => format!(
+                "{ts} - api - ERROR - Connection refused to 10.0.0.{}:5432 after {} ms",
+                i % 7,
+                20 + i % 13
+            ),
+            0 | 5 => format!(
+                "{ts} - api - ERROR - Connection refused to 10.0.0.{}:5432 after {} ms",
+                i % 7,
+                20 + i % 13
+            ),
+            3 | 9 => format!("{ts} - api - WARNING - slow query took {} ms", 900 + i),
+            7 => format!("{ts} - worker - INFO - started worker {}", i % 9),
+            11 => format!(
+                "{ts} - auth - CRITICAL - token store unreachable after {} retries",
+                i % 5
+            ),
+            _ => format!(
+                "{ts} - api - INFO - GET /api/items/{i} answered 200 in {} ms",
+                i % 40
+            ),
+        };
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s.push_str(crate::logs_store::XSS_LOG);
+    s
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dashboard_journey_in_a_real_browser() {
     let started = Instant::now();
@@ -641,6 +684,68 @@ async fn journey(
     })
     .await;
     let shot = b.screenshot("docs/screenshots/deliveries.png").await;
+    eprintln!("saved {}", shot.display());
+
+    // --- Logs: upload a log full of markup through the real form; it shows as text only.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("web-01.log");
+    std::fs::write(&file, journey_log()).expect("writing the log");
+    b.click("nav a[href=\"/dashboard/logs\"]").await;
+    b.find_text("main h1", "Log analysis").await;
+    b.find("#log-file")
+        .await
+        .send_keys(file.to_str().expect("utf-8 path"))
+        .await
+        .expect("choosing the file");
+    b.click("#upload button[type=submit]").await;
+    b.find_text("main h1", "Log report: web-01.log").await;
+    assert!(
+        b.path().await.starts_with("/dashboard/logs/"),
+        "{}",
+        b.path().await
+    );
+    assert!(
+        b.client.get_alert_text().await.is_err(),
+        "the log opened an alert dialog"
+    );
+    let injected = b
+        .js(r#"return document.querySelectorAll('img[src="x"], main script, [hx-get="/logout"], [onerror]').length;"#)
+        .await;
+    assert_eq!(injected, 0, "the log injected elements or attributes");
+    let patterns = b
+        .find("#patterns")
+        .await
+        .text()
+        .await
+        .expect("patterns text");
+    for raw in crate::logs_store::XSS_RAW {
+        assert!(
+            patterns.contains(raw),
+            "{raw:?} not shown as text: {patterns}"
+        );
+    }
+    b.find("#histogram svg rect.hist-bar").await;
+    let shot = b.screenshot("docs/screenshots/log_report.png").await;
+    eprintln!("saved {}", shot.display());
+    // The level filter is a plain link.
+    b.click("#patterns a[href$=\"level=ERROR#patterns\"]").await;
+    wait_for("the ERROR filter", async || {
+        let text = b
+            .client
+            .find(Locator::Css("#patterns"))
+            .await?
+            .text()
+            .await?;
+        anyhow::ensure!(
+            text.contains("Connection refused") && !text.contains("started worker"),
+            "{text}"
+        );
+        Ok(())
+    })
+    .await;
+    b.click("nav a[href=\"/dashboard/logs\"]").await;
+    b.find_text("#analyses td a", "web-01.log").await;
+    let shot = b.screenshot("docs/screenshots/logs.png").await;
     eprintln!("saved {}", shot.display());
 
     // --- Log out: the session is gone, the dashboard asks for a login again.

@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod lock;
 mod logs;
+mod logs_store;
 mod metrics;
 mod notify;
 mod notify_transport;

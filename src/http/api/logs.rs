@@ -2,24 +2,34 @@
 //! or a multipart form with a `file` field. Raw and multipart uploads are streamed into
 //! the analyzer, which runs off the async workers (a blocking-pool thread decodes and merges,
 //! analysis threads take one of a few shared CPU slots per block), so a burst of uploads
-//! never stalls other requests.
+//! never stalls other requests. Every analysis is stored for its user (the report, not the
+//! log): `/logs/analyses` lists, shows and deletes them. These routes take an API token or
+//! the dashboard session (with its CSRF token); the dashboard's upload form shares the same
+//! streaming path.
 
 use crate::analyze_cli::default_threads;
 use crate::analyze_cli::json as report_json;
+use crate::auth::tokens;
+use crate::domain::{format_rfc3339, now_ms};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiUser;
+use crate::http::extract::{ApiQuery, ApiUser};
+use crate::http::pages::render::PageError;
+use crate::http::pages::session::{self, CSRF_FIELD, CSRF_HEADER};
 use crate::http::state::AppState;
 use crate::logs::{AnalyzeError, AnalyzerConfig, Gate, ParallelAnalyzer, Report};
+use crate::store::{LogAnalysis, LogAnalysisMeta, NewLogAnalysis, User};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::header;
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::Json;
 use http_body_util::BodyExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
-use utoipa::ToSchema;
+use std::time::{Duration, Instant};
+use utoipa::{IntoParams, ToSchema};
 
 /// The original body: the log text inline.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -70,10 +80,77 @@ fn too_large(limit: u64) -> ApiError {
     ApiError::PayloadTooLarge(format!("the upload is larger than {limit} bytes"))
 }
 
-/// Analyse logs. Answers the original `counts` (level → lines, the original level names
-/// as well as the normalised ones) and `top_errors` (error templates, most frequent
-/// first), plus `lines`, `bytes`, `formats`, `levels`, `patterns`, `histogram`,
-/// `time_range`, `truncated_lines` and `elapsed_ms`.
+/// Longest stored name (a file name is cut, not refused).
+pub const NAME_MAX_CHARS: usize = 255;
+
+/// The caller of the `/logs` routes: an API token user, or a logged-in dashboard session.
+pub struct LogsCaller {
+    pub user: User,
+    /// For a session that did not send its CSRF token in `x-csrf-token`: the token a
+    /// multipart upload must carry in a `csrf_token` field before the file.
+    pub pending_csrf: Option<String>,
+}
+
+fn csrf_refused() -> ApiError {
+    ApiError::Forbidden(
+        "CSRF token missing or wrong: send the dashboard's token in the x-csrf-token header",
+    )
+}
+
+impl FromRequestParts<AppState> for LogsCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // A token, when presented, decides alone (and a bad one is never rescued by a cookie).
+        if parts.headers.contains_key("token") || parts.headers.contains_key(header::AUTHORIZATION)
+        {
+            let user = ApiUser::from_request_parts(parts, state).await?.user;
+            return Ok(LogsCaller {
+                user,
+                pending_csrf: None,
+            });
+        }
+        let ctx = match session::logged_in(parts, state).await {
+            Ok(Some(ctx)) => ctx,
+            Ok(None) => return Err(ApiError::Unauthorized("missing token")),
+            Err(PageError::Unavailable) => return Err(ApiError::Unavailable),
+            Err(_) => return Err(ApiError::Internal),
+        };
+        let Some(user) = ctx.user.clone() else {
+            return Err(ApiError::Unauthorized("missing token"));
+        };
+        if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Ok(LogsCaller {
+                user,
+                pending_csrf: None,
+            });
+        }
+        // The cookie rides along on cross-site requests too: the same checks as the forms.
+        if !crate::http::pages::same_origin(&parts.headers) {
+            tracing::warn!(path = %parts.uri.path(), "cross-site request with a session refused");
+            return Err(ApiError::Forbidden("cross-site request refused"));
+        }
+        let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let pending_csrf = if session::csrf_matches(&ctx, presented) {
+            None
+        } else {
+            Some(ctx.csrf.clone())
+        };
+        Ok(LogsCaller { user, pending_csrf })
+    }
+}
+
+/// Analyse logs and store the analysis. Answers the original `counts` (level → lines, the
+/// original level names as well as the normalised ones) and `top_errors` (error
+/// templates, most frequent first), plus `analysis_id` (see `/logs/analyses/{id}`),
+/// `lines`, `bytes`, `formats`, `levels`, `patterns`, `histogram`, `time_range`,
+/// `truncated_lines` and `elapsed_ms`. A multipart form may carry the log as a `file`
+/// (streamed) or as a `logs` text field. With the dashboard session instead of a token,
+/// the session's CSRF token is required (`x-csrf-token` header, or a `csrf_token` form
+/// field before the file) and cross-site requests are refused.
 #[utoipa::path(post, path = "/logs/analyze", tag = "logs",
     request_body(content(
         (LogsBody = "application/json"),
@@ -83,32 +160,249 @@ fn too_large(limit: u64) -> ApiError {
     )),
     security(("token" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The report", body = Object),
+        (status = 200, description = "The report, with the id it is stored under", body = Object),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Session without its CSRF token, or a cross-site request", body = ErrorBody),
         (status = 413, description = "Upload larger than the limit, or a gzip bomb", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
         (status = 422, description = "Malformed JSON, missing file field or corrupt gzip", body = ErrorBody),
     ))]
 pub async fn analyze(
     State(state): State<AppState>,
-    user: ApiUser,
+    caller: LogsCaller,
     req: Request,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let started = Instant::now();
-    let report = run(&state, req).await?;
+    let analysed = analyze_request(&state, req, caller.pending_csrf.as_deref()).await?;
+    let (_, doc) = store_analysis(&state, caller.user.id, &analysed, started.elapsed()).await?;
+    Ok(Json(doc))
+}
+
+/// A finished analysis and where it came from.
+pub struct Analysed {
+    pub report: Report,
+    /// The file name, `pasted text` or `upload`.
+    pub name: String,
+    /// `json`, `raw`, `file` or `text`.
+    pub source: &'static str,
+}
+
+/// Stores an analysis for `user_id`; returns its id and the API document (the report
+/// JSON with `analysis_id`).
+pub async fn store_analysis(
+    state: &AppState,
+    user_id: i64,
+    a: &Analysed,
+    elapsed: Duration,
+) -> Result<(i64, serde_json::Value), ApiError> {
+    let mut doc = report_json(&a.report, elapsed);
+    let levels: BTreeMap<&str, u64> = a
+        .report
+        .levels
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    let errors = ["ERROR", "CRITICAL"]
+        .iter()
+        .filter_map(|l| a.report.levels.get(l))
+        .sum::<u64>();
+    let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let row = NewLogAnalysis {
+        user_id,
+        created_at: now_ms(),
+        name: a.name.clone(),
+        source: a.source.to_owned(),
+        bytes: clamp(a.report.bytes),
+        lines: clamp(a.report.lines),
+        errors: clamp(errors),
+        levels: serde_json::to_string(&levels).map_err(|_| ApiError::Internal)?,
+        report: serde_json::to_string(&doc).map_err(|_| ApiError::Internal)?,
+    };
+    let id = state.store.insert_log_analysis(&row).await?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("analysis_id".into(), id.into());
+    }
     tracing::info!(
-        user_id = user.user.id,
-        lines = report.lines,
-        bytes = report.bytes,
-        ms = started.elapsed().as_millis() as u64,
-        "logs analysed"
+        user_id,
+        analysis_id = id,
+        lines = a.report.lines,
+        bytes = a.report.bytes,
+        ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        "logs analysed and stored"
     );
-    Ok(Json(report_json(&report, started.elapsed())))
+    Ok((id, doc))
+}
+
+/// A stored analysis as lists show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalysisOut {
+    pub id: i64,
+    /// The uploaded file's name, `pasted text` or `upload`.
+    pub name: String,
+    /// `json`, `raw`, `file` or `text`.
+    pub source: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub bytes: i64,
+    pub lines: i64,
+    /// ERROR and CRITICAL lines.
+    pub errors: i64,
+    /// Non-zero level counts.
+    #[schema(value_type = Object)]
+    pub levels: BTreeMap<String, i64>,
+}
+
+impl From<LogAnalysisMeta> for AnalysisOut {
+    fn from(m: LogAnalysisMeta) -> Self {
+        Self {
+            levels: serde_json::from_str(&m.levels).unwrap_or_default(),
+            id: m.id,
+            name: m.name,
+            source: m.source,
+            created_at: format_rfc3339(m.created_at),
+            bytes: m.bytes,
+            lines: m.lines,
+            errors: m.errors,
+        }
+    }
+}
+
+/// A stored analysis with its report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalysisDetail {
+    #[serde(flatten)]
+    pub analysis: AnalysisOut,
+    /// The document `POST /logs/analyze` answered.
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AnalysesQuery {
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+}
+
+/// Your stored log analyses, newest first; the total is in the `x-total-count` header.
+#[utoipa::path(get, path = "/logs/analyses", tag = "logs", params(AnalysesQuery),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Analyses without their reports", body = Vec<AnalysisOut>,
+            headers(("x-total-count" = i64, description = "All your analyses"))),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 422, description = "Invalid limit or offset", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: LogsCaller,
+    ApiQuery(q): ApiQuery<AnalysesQuery>,
+) -> Result<(HeaderMap, Json<Vec<AnalysisOut>>), ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::Validation(
+            "limit must be between 1 and 200".into(),
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::Validation("offset must not be negative".into()));
+    }
+    let (rows, total) = state
+        .store
+        .list_log_analyses(caller.user.id, limit, offset)
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    Ok((
+        headers,
+        Json(rows.into_iter().map(AnalysisOut::from).collect()),
+    ))
+}
+
+/// One of your analyses, or 404.
+pub async fn own_analysis(
+    state: &AppState,
+    user_id: i64,
+    id: i64,
+) -> Result<LogAnalysis, ApiError> {
+    state
+        .store
+        .log_analysis(id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("analysis not found".into()))
+}
+
+/// One of your stored analyses with its report.
+#[utoipa::path(get, path = "/logs/analyses/{id}", tag = "logs",
+    params(("id" = i64, Path, description = "Analysis id")),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The analysis", body = AnalysisDetail),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 404, description = "No such analysis of yours", body = ErrorBody),
+    ))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: LogsCaller,
+    Path(id): Path<i64>,
+) -> Result<Json<AnalysisDetail>, ApiError> {
+    let a = own_analysis(&state, caller.user.id, id).await?;
+    let report = serde_json::from_str(&a.report).unwrap_or(serde_json::Value::Null);
+    Ok(Json(AnalysisDetail {
+        analysis: a.meta.into(),
+        report,
+    }))
+}
+
+/// Delete one of your stored analyses.
+#[utoipa::path(delete, path = "/logs/analyses/{id}", tag = "logs",
+    params(("id" = i64, Path, description = "Analysis id")),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Session without its CSRF token, or a cross-site request", body = ErrorBody),
+        (status = 404, description = "No such analysis of yours", body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: LogsCaller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if caller.pending_csrf.is_some() {
+        return Err(csrf_refused());
+    }
+    if !state.store.delete_log_analysis(id, caller.user.id).await? {
+        return Err(ApiError::NotFound("analysis not found".into()));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Streams the request into an analysis and returns its report.
 pub async fn run(state: &AppState, req: Request) -> Result<Report, ApiError> {
+    analyze_request(state, req, None).await.map(|a| a.report)
+}
+
+/// Streams the request into an analysis. `csrf`: the session's CSRF token that a
+/// multipart form must carry in a `csrf_token` field before its log (checked before
+/// the file is read); other bodies are refused outright when it is required.
+pub async fn analyze_request(
+    state: &AppState,
+    req: Request,
+    csrf: Option<&str>,
+) -> Result<Analysed, ApiError> {
     let kind = kind(&req)?;
+    if csrf.is_some() && !matches!(kind, Kind::Multipart) {
+        return Err(csrf_refused());
+    }
     let limit = state.settings.log_upload_max_bytes;
     let declared = req
         .headers()
@@ -136,17 +430,44 @@ pub async fn run(state: &AppState, req: Request) -> Result<Report, ApiError> {
         analyzer.finish()
     });
     let fed = match kind {
-        Kind::Json => feed_json(state, req, &tx).await,
-        Kind::Raw => feed_stream(req.into_body(), limit, &tx).await,
-        Kind::Multipart => feed_multipart(state, req, limit, &tx).await,
+        Kind::Json => feed_json(state, req, &tx)
+            .await
+            .map(|()| ("pasted text".to_owned(), "json")),
+        Kind::Raw => feed_stream(req.into_body(), limit, &tx)
+            .await
+            .map(|()| ("upload".to_owned(), "raw")),
+        Kind::Multipart => feed_multipart(state, req, limit, csrf, &tx).await,
     };
     drop(tx);
     let outcome = worker.await.map_err(|_| ApiError::Internal)?;
     match (fed, outcome) {
+        // A refused CSRF token stays the answer whatever the analyzer made of nothing.
+        (Err(e @ ApiError::Forbidden(_)), _) => Err(e),
         // The analyzer's own verdict (a zip bomb, corrupt gzip) explains a cut-off upload.
         (_, Err(e)) => Err(analyze_error(e)),
         (Err(e), Ok(_)) => Err(e),
-        (Ok(()), Ok(report)) => Ok(report),
+        (Ok((name, source)), Ok(report)) => Ok(Analysed {
+            report,
+            name,
+            source,
+        }),
+    }
+}
+
+/// A display name from an uploaded file's name: the last path segment, control characters
+/// dropped, at most [`NAME_MAX_CHARS`] characters; `fallback` when nothing is left.
+pub fn clean_name(raw: &str, fallback: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let name: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(NAME_MAX_CHARS)
+        .collect();
+    let name = name.trim();
+    if name.is_empty() {
+        fallback.to_owned()
+    } else {
+        name.to_owned()
     }
 }
 
@@ -177,42 +498,122 @@ async fn feed_stream(
     Ok(())
 }
 
+/// The first non-empty `file` field is streamed; a `logs` text field (the dashboard's
+/// "paste" box) is used when no file has content. Returns the name and source kind.
 async fn feed_multipart(
     state: &AppState,
     req: Request,
     limit: u64,
+    csrf: Option<&str>,
     tx: &tokio::sync::mpsc::Sender<Bytes>,
-) -> Result<(), ApiError> {
+) -> Result<(String, &'static str), ApiError> {
     let mut form = Multipart::from_request(req, state).await.map_err(|e| {
         ApiError::Validation(format!("malformed multipart body: {}", e.body_text()))
     })?;
     let mut received: u64 = 0;
-    loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| multipart_error(&e, limit))?;
-        let Some(mut field) = field else {
-            return Err(ApiError::Validation("the form has no file field".into()));
-        };
-        if field.name() != Some("file") {
-            continue;
-        }
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| multipart_error(&e, limit))?
-        {
-            received += chunk.len() as u64;
-            if received > limit {
-                return Err(too_large(limit));
+    let mut csrf_ok = csrf.is_none();
+    let mut empty_file: Option<String> = None;
+    let mut pasted: Option<Vec<u8>> = None;
+    let paste_max = state.settings.log_json_max_bytes;
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(&e, limit))?
+    {
+        match field.name() {
+            Some(CSRF_FIELD) => {
+                if let Some(expected) = csrf {
+                    let presented = read_small(&mut field, limit).await?;
+                    csrf_ok |= presented
+                        .as_deref()
+                        .is_some_and(|p| tokens::secrets_equal(p, expected));
+                }
             }
-            if !send(tx, chunk).await {
-                return Ok(());
+            Some("file") => {
+                // Nothing of the log is read before the token is checked.
+                if !csrf_ok {
+                    return Err(csrf_refused());
+                }
+                let name = clean_name(field.file_name().unwrap_or(""), "upload");
+                let mut any = false;
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error(&e, limit))?
+                {
+                    any |= !chunk.is_empty();
+                    received += chunk.len() as u64;
+                    if received > limit {
+                        return Err(too_large(limit));
+                    }
+                    if !send(tx, chunk).await {
+                        return Ok((name, "file"));
+                    }
+                }
+                if any {
+                    return Ok((name, "file"));
+                }
+                empty_file.get_or_insert(name);
             }
+            Some("logs") => {
+                if !csrf_ok {
+                    return Err(csrf_refused());
+                }
+                // Held until the end of the form: a file with content wins.
+                let mut buf = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error(&e, limit))?
+                {
+                    if buf.len() + chunk.len() > paste_max {
+                        return Err(ApiError::PayloadTooLarge(format!(
+                            "pasted text is limited to {paste_max} bytes; upload large logs as a file"
+                        )));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                if pasted.is_none() && !buf.is_empty() {
+                    pasted = Some(buf);
+                }
+            }
+            _ => {}
         }
-        return Ok(());
     }
+    if let Some(text) = pasted {
+        send(tx, Bytes::from(text)).await;
+        return Ok(("pasted text".to_owned(), "text"));
+    }
+    match empty_file {
+        Some(name) => Ok((name, "file")),
+        None if !csrf_ok => Err(csrf_refused()),
+        None => Err(ApiError::Validation("the form has no file field".into())),
+    }
+}
+
+/// A short text field (the CSRF token); `None` when it is longer than a token can be.
+async fn read_small(
+    field: &mut axum::extract::multipart::Field<'_>,
+    limit: u64,
+) -> Result<Option<String>, ApiError> {
+    const MAX: usize = 256;
+    let mut buf = Vec::new();
+    let mut too_long = false;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(&e, limit))?
+    {
+        if buf.len() + chunk.len() > MAX {
+            too_long = true;
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if too_long {
+        return Ok(None);
+    }
+    Ok(String::from_utf8(buf).ok())
 }
 
 fn multipart_error(e: &axum::extract::multipart::MultipartError, limit: u64) -> ApiError {

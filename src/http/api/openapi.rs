@@ -50,7 +50,7 @@ impl Modify for SecuritySchemes {
         channels::list, channels::create, channels::get, channels::replace, channels::delete,
         channels::test, channels::rotate_secret,
         deliveries::list, deliveries::get, deliveries::retry,
-        logs::analyze,
+        logs::analyze, logs::list, logs::get_one, logs::delete,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod auth;
 pub mod channels;
 pub mod deliveries;
+pub mod logs;
 pub mod overview;
 pub mod render;
 pub mod rules;
@@ -14,7 +15,7 @@ pub mod settings;
 
 use crate::http::state::AppState;
 use crate::store::SessionPool;
-use axum::extract::{Path, Request};
+use axum::extract::{DefaultBodyLimit, Path, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -44,8 +45,10 @@ impl tower_http::compression::Predicate for MarkedCompressible {
 #[folder = "static/"]
 struct Assets;
 
-/// The dashboard routes, with the session layer of the active engine.
-pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
+/// The dashboard routes, with the session layer of the active engine. `api` holds the
+/// JSON routes that also accept a dashboard session (they do their own CSRF checks and
+/// answer JSON errors, so they skip the HTML same-origin layer).
+pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<Router<AppState>> {
     let routes = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/dashboard", get(overview::overview))
@@ -86,6 +89,16 @@ pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
         )
         .route("/dashboard/deliveries", get(deliveries::deliveries))
         .route("/dashboard/deliveries/{id}/retry", post(deliveries::retry))
+        .route(
+            "/dashboard/logs",
+            get(logs::logs)
+                .post(logs::upload)
+                .layer(DefaultBodyLimit::max(
+                    usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
+                )),
+        )
+        .route("/dashboard/logs/{id}", get(logs::report))
+        .route("/dashboard/logs/{id}/delete", post(logs::delete))
         .route("/dashboard/admin", get(admin::admin).post(admin::elevate))
         .route(
             "/dashboard/admin.html",
@@ -105,7 +118,8 @@ pub async fn router(state: &AppState) -> anyhow::Result<Router<AppState>> {
                 tower_http::compression::predicate::SizeAbove::new(1024).and(MarkedCompressible),
             ),
         )
-        .layer(axum::middleware::from_fn(same_origin_only));
+        .layer(axum::middleware::from_fn(same_origin_only))
+        .merge(api);
 
     let s = &state.settings;
     let idle = time::Duration::seconds(i64::try_from(s.session_idle_secs).unwrap_or(i64::MAX));
@@ -182,8 +196,20 @@ async fn same_origin_only(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let headers = req.headers();
-    let allowed = match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+    if same_origin(req.headers()) {
+        next.run(req).await
+    } else {
+        tracing::warn!(path = %req.uri().path(), "cross-site dashboard request refused");
+        let mut r = render::plain_error(StatusCode::FORBIDDEN);
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        r
+    }
+}
+
+/// False when a browser marks the request as coming from another site (`Sec-Fetch-Site`)
+/// or its `Origin` is not this host; requests with neither header pass.
+pub fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         Some(site) => matches!(site, "same-origin" | "none"),
         None => match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             Some(origin) => {
@@ -196,13 +222,5 @@ async fn same_origin_only(req: Request, next: Next) -> Response {
             }
             None => true,
         },
-    };
-    if allowed {
-        next.run(req).await
-    } else {
-        tracing::warn!(path = %req.uri().path(), "cross-site dashboard request refused");
-        let mut r = render::plain_error(StatusCode::FORBIDDEN);
-        *r.status_mut() = StatusCode::FORBIDDEN;
-        r
     }
 }

@@ -150,6 +150,30 @@ impl Ctx {
     }
 }
 
+/// The dashboard session of a logged-in user, for the JSON routes that also accept the
+/// cookie (`/logs/*`): `None` without such a session. Never creates a session, so token
+/// clients get no cookie.
+pub async fn logged_in(parts: &mut Parts, state: &AppState) -> Result<Option<Ctx>, PageError> {
+    let Some(session) = parts.extensions.get::<Session>().cloned() else {
+        return Ok(None);
+    };
+    if session
+        .get::<SessionAuth>(AUTH_KEY)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let ctx = Ctx::from_request_parts(parts, state).await?;
+    Ok(ctx.user.is_some().then_some(ctx))
+}
+
+/// Whether `presented` is the session's CSRF token (constant time).
+pub fn csrf_matches(ctx: &Ctx, presented: Option<&str>) -> bool {
+    presented.is_some_and(|p| tokens::secrets_equal(p, &ctx.csrf))
+}
+
 /// A form body accepted only with the session's CSRF token (in the `csrf_token` field or
 /// the `x-csrf-token` header that htmx sends).
 pub struct CsrfForm<T> {
