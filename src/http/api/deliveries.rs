@@ -135,16 +135,7 @@ pub async fn list(
             ));
         }
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::Validation(
-            "limit must be between 1 and 200".into(),
-        ));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::Validation("offset must not be negative".into()));
-    }
+    let (limit, offset) = super::page_bounds(q.limit, q.offset)?;
     let filter = DeliveryFilter {
         state: state_filter,
         channel_id: q.channel_id,

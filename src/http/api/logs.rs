@@ -303,16 +303,7 @@ pub async fn list(
     caller: LogsCaller,
     ApiQuery(q): ApiQuery<AnalysesQuery>,
 ) -> Result<(HeaderMap, Json<Vec<AnalysisOut>>), ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::Validation(
-            "limit must be between 1 and 200".into(),
-        ));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::Validation("offset must not be negative".into()));
-    }
+    let (limit, offset) = super::page_bounds(q.limit, q.offset)?;
     let (rows, total) = state
         .store
         .list_log_analyses(caller.user.id, limit, offset)

@@ -12,6 +12,7 @@ use super::session::{csrf_matches, CsrfForm, Ctx, CSRF_HEADER};
 use crate::http::api::logs::{analyze_request, own_analysis, store_analysis};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+use crate::store::LogAnalysis;
 use askama::Template;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -206,6 +207,24 @@ fn upload_error(e: ApiError, ctx: &Ctx) -> Response {
     error_page(status, &message, ctx)
 }
 
+/// The caller's analysis with this id, or the 404 page (a malformed, unknown or other user's
+/// id all look the same).
+async fn find_own(
+    state: &AppState,
+    ctx: &Ctx,
+    user_id: i64,
+    id: &str,
+) -> Result<Result<LogAnalysis, Response>, PageError> {
+    let Some(id) = parse_id(id) else {
+        return Ok(Err(not_found_page(ctx)));
+    };
+    match own_analysis(state, user_id, id).await {
+        Ok(a) => Ok(Ok(a)),
+        Err(ApiError::NotFound(_)) => Ok(Err(not_found_page(ctx))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct DeleteForm {}
 
@@ -216,15 +235,15 @@ pub async fn delete(
 ) -> Result<Response, PageError> {
     let CsrfForm { ctx, form: _ } = f;
     let user = ctx.require_user()?.clone();
-    let Some(id) = parse_id(&id) else {
-        return Ok(not_found_page(&ctx));
-    };
-    let analysis = match own_analysis(&state, user.id, id).await {
+    let analysis = match find_own(&state, &ctx, user.id, &id).await? {
         Ok(a) => a,
-        Err(ApiError::NotFound(_)) => return Ok(not_found_page(&ctx)),
-        Err(e) => return Err(e.into()),
+        Err(page) => return Ok(page),
     };
-    if !state.store.delete_log_analysis(id, user.id).await? {
+    if !state
+        .store
+        .delete_log_analysis(analysis.meta.id, user.id)
+        .await?
+    {
         return Ok(not_found_page(&ctx));
     }
     redirect_with(
@@ -543,13 +562,9 @@ pub async fn report(
     PageQuery(q): PageQuery<ReportQuery>,
 ) -> Result<Response, PageError> {
     let user = ctx.require_user()?.clone();
-    let Some(id) = parse_id(&id) else {
-        return Ok(not_found_page(&ctx));
-    };
-    let analysis = match own_analysis(&state, user.id, id).await {
+    let analysis = match find_own(&state, &ctx, user.id, &id).await? {
         Ok(a) => a,
-        Err(ApiError::NotFound(_)) => return Ok(not_found_page(&ctx)),
-        Err(e) => return Err(e.into()),
+        Err(page) => return Ok(page),
     };
     let r: StoredReport = serde_json::from_str(&analysis.report).unwrap_or_default();
     let level = q.level.as_deref().and_then(parse_level);
