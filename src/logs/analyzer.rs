@@ -142,14 +142,6 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
     /// The block's buffer, for [`Blocks::recycle`].
     pub fn into_buffer(self) -> Vec<u8> {
         self.data
@@ -601,11 +593,6 @@ impl Merger {
             waiting: BTreeMap::new(),
             notes: Vec::new(),
         }
-    }
-
-    /// Parts merged so far (the next expected `seq`).
-    pub fn merged(&self) -> u64 {
-        self.next
     }
 
     pub fn push(&mut self, part: Part) {

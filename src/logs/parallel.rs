@@ -130,12 +130,20 @@ impl ParallelAnalyzer {
     }
 
     pub fn finish(self) -> Result<Report, AnalyzeError> {
-        self.finish_annotated().map(|(r, _, _)| r)
+        self.finish_with(false).map(|(r, _, _)| r)
     }
 
     /// The report, the last line notes and the template table.
     pub fn finish_annotated(
+        self,
+    ) -> Result<(Report, Vec<LineNote>, Vec<TemplateRow>), AnalyzeError> {
+        self.finish_with(true)
+    }
+
+    /// Builds the template table (every id, aliases included) only when asked for.
+    fn finish_with(
         mut self,
+        table: bool,
     ) -> Result<(Report, Vec<LineNote>, Vec<TemplateRow>), AnalyzeError> {
         let totals = self.blocks.finish()?;
         self.dispatch()?;
@@ -147,7 +155,11 @@ impl ParallelAnalyzer {
             let _ = h.join();
         }
         let notes = self.merger.take_notes();
-        let table = self.merger.templates();
+        let table = if table {
+            self.merger.templates()
+        } else {
+            Vec::new()
+        };
         Ok((self.merger.finish(totals), notes, table))
     }
 }
