@@ -98,23 +98,46 @@ pub fn analyze_reader(
     threads: usize,
 ) -> anyhow::Result<Report> {
     let mut analyzer = ParallelAnalyzer::new(cfg, threads, None);
-    read_chunks(reader, |chunk| Ok(analyzer.feed(chunk)?))?;
+    pump(reader, &mut analyzer, |_| Ok(()))?;
     Ok(analyzer.finish()?)
 }
 
-fn read_chunks(
+/// Streams a reader into the analyzer, calling `after` once per read. Plain text is read
+/// straight into the analyzer's blocks (one copy, by the kernel); the first bytes and gzip
+/// go through 1 MiB chunks.
+fn pump(
     mut reader: impl Read,
-    mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    analyzer: &mut ParallelAnalyzer,
+    mut after: impl FnMut(&mut ParallelAnalyzer) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = Vec::new();
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+        let direct = analyzer.feed_direct(|block: &mut Vec<u8>, want: usize| {
+            retry_interrupted(|| (&mut reader).take(want as u64).read_to_end(block))
+                .map_err(anyhow::Error::from)
+        })?;
+        let n = match direct {
+            Some(n) => n,
+            None => {
+                buf.resize(READ_CHUNK, 0);
+                let n = retry_interrupted(|| reader.read(&mut buf))?;
+                analyzer.feed(buf.get(..n).unwrap_or(&[]))?;
+                n
+            }
         };
-        each(buf.get(..n).unwrap_or(&[]))?;
+        after(analyzer)?;
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+fn retry_interrupted(mut op: impl FnMut() -> std::io::Result<usize>) -> std::io::Result<usize> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
     }
 }
 
@@ -128,8 +151,7 @@ fn annotate(args: &AnalyzeArgs, cfg: AnalyzerConfig, threads: usize) -> ExitCode
         let file = many.then(|| path.display().to_string());
         let result = (|| -> anyhow::Result<()> {
             let mut analyzer = ParallelAnalyzer::new(cfg.clone(), threads, None);
-            read_chunks(open(path)?, |chunk| {
-                analyzer.feed(chunk)?;
+            pump(open(path)?, &mut analyzer, |analyzer| {
                 write_notes(&mut out, file.as_deref(), &analyzer.take_notes())
             })?;
             let (_, notes, table) = analyzer.finish_annotated()?;

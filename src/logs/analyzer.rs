@@ -84,6 +84,10 @@ struct TemplateStats {
 struct Histogram {
     width_ms: i64,
     buckets: BTreeMap<i64, u64>,
+    /// The bucket lines are falling into (start, lines) and not yet added to `buckets`:
+    /// neighbouring lines nearly always share a bucket, so a line costs a compare, not a
+    /// division and a map lookup. [`Histogram::settle`] adds it.
+    pending: Option<(i64, u64)>,
 }
 
 impl Default for Histogram {
@@ -91,11 +95,35 @@ impl Default for Histogram {
         Self {
             width_ms: 1000,
             buckets: BTreeMap::new(),
+            pending: None,
         }
     }
 }
 
 impl Histogram {
+    /// Counts one line's timestamp.
+    #[inline]
+    fn add_line(&mut self, ts: i64) {
+        if let Some((start, n)) = &mut self.pending {
+            if ts
+                .checked_sub(*start)
+                .is_some_and(|d| (0..self.width_ms).contains(&d))
+            {
+                *n += 1;
+                return;
+            }
+        }
+        self.settle();
+        self.pending = Some((ts.div_euclid(self.width_ms) * self.width_ms, 1));
+    }
+
+    /// Moves the pending bucket into `buckets`; call before reading them.
+    fn settle(&mut self) {
+        if let Some((start, n)) = self.pending.take() {
+            self.add(start, n);
+        }
+    }
+
     fn add(&mut self, ts: i64, n: u64) {
         let start = ts.div_euclid(self.width_ms) * self.width_ms;
         *self.buckets.entry(start).or_default() += n;
@@ -106,6 +134,7 @@ impl Histogram {
 
     /// Adds another histogram's counts (widths are 1 s × a power of two, so buckets nest).
     fn absorb(&mut self, o: &Histogram) {
+        debug_assert!(o.pending.is_none(), "absorb a settled histogram");
         while self.width_ms < o.width_ms {
             self.widen();
         }
@@ -172,6 +201,9 @@ struct Splitter {
 /// Buffers kept for reuse (blocks in flight plus a few).
 const SPARE_BUFFERS: usize = 8;
 
+/// The least [`Blocks::feed_direct`] asks for, so a read is never tiny.
+const DIRECT_MIN: usize = 64 << 10;
+
 impl Splitter {
     fn new(cfg: &AnalyzerConfig) -> Self {
         Self {
@@ -201,6 +233,25 @@ impl Splitter {
         }
         self.buf.extend_from_slice(chunk);
         self.cut();
+    }
+
+    /// Lets `fill` append input bytes to the block being filled, up to about the size that
+    /// completes it (so the copy into the next block at a cut stays small).
+    fn append_with<E>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>, usize) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        let want = self
+            .block_bytes
+            .saturating_sub(self.buf.len())
+            .max(DIRECT_MIN);
+        let before = self.buf.len();
+        let result = fill(&mut self.buf, want);
+        // Whatever was appended is input, even if `fill` failed afterwards.
+        let n = self.buf.len().saturating_sub(before);
+        self.bytes += n as u64;
+        self.cut();
+        result
     }
 
     fn cut(&mut self) {
@@ -341,6 +392,21 @@ impl Blocks {
             State::Failed(e) => State::Failed(e),
         };
         self.status()
+    }
+
+    /// Like [`Blocks::feed`] for plain text, without its copy: `fill(buf, want)` appends
+    /// the next input bytes (about `want` of them; e.g. `Read::take(want)` then
+    /// `read_to_end`) straight to the block being filled and returns how many it added (0 at
+    /// the end of the input). `None` when the input is not known to be plain text yet, is
+    /// gzip, or is inside a line cut at the cap: use `feed` then.
+    pub fn feed_direct<E>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>, usize) -> Result<usize, E>,
+    ) -> Option<Result<usize, E>> {
+        match &mut self.state {
+            State::Plain(sp) if !sp.skipping => Some(sp.append_with(fill)),
+            _ => None,
+        }
     }
 
     fn status(&self) -> Result<(), AnalyzeError> {
@@ -550,7 +616,7 @@ impl Part {
             s.last_ts = Some(ts);
             self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
             self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
-            self.histogram.add(ts, 1);
+            self.histogram.add_line(ts);
         }
     }
 }
@@ -569,6 +635,7 @@ pub fn analyze_block(cfg: &AnalyzerConfig, block: &Block) -> Part {
     if start < data.len() {
         part.line(cfg, data.get(start..).unwrap_or_default(), &mut scratch);
     }
+    part.histogram.settle();
     part
 }
 
@@ -603,7 +670,8 @@ impl Merger {
         }
     }
 
-    fn absorb(&mut self, p: Part) {
+    fn absorb(&mut self, mut p: Part) {
+        p.histogram.settle();
         let map = self.acc.miner.merge(&p.miner);
         let offset = self.acc.lines;
         for (local, st) in p.stats.iter().enumerate() {
@@ -977,6 +1045,58 @@ mod tests {
                     a.feed(chunk).unwrap();
                 }
                 assert_eq!(a.finish().unwrap(), whole, "block {block} chunk {size}");
+            }
+        }
+    }
+
+    /// Feeding plain text straight into the blocks (the CLI's path) gives the same report as
+    /// `feed`, whatever the read sizes, including across lines cut at the cap.
+    #[test]
+    fn direct_feeding_gives_the_same_report() {
+        use crate::logs::parallel::ParallelAnalyzer;
+        let mut log = mixed(150_000);
+        // An overlong line in the middle, so the splitter skips (and direct feeding pauses).
+        log.extend(std::iter::repeat_n(b'x', 5000));
+        log.extend_from_slice(b"\nERROR tail 1\n");
+        log.extend_from_slice(&mixed(20_000));
+        for (block, cap, threads) in [(4096, 1000, 0), (65_536, 300, 2), (1, 70_000, 1)] {
+            let cfg = AnalyzerConfig {
+                max_line_bytes: cap,
+                ..small_blocks(block)
+            };
+            let whole = analyze_bytes(cfg.clone(), &log).unwrap();
+            for max_read in [1usize, 777, 100_000] {
+                let mut a = ParallelAnalyzer::new(cfg.clone(), threads, None);
+                let mut rest: &[u8] = &log;
+                let mut direct = 0;
+                while !rest.is_empty() {
+                    let used = a
+                        .feed_direct(
+                            |buf: &mut Vec<u8>, want: usize| -> Result<usize, AnalyzeError> {
+                                assert!(want >= DIRECT_MIN);
+                                let n = want.min(max_read).min(rest.len());
+                                buf.extend_from_slice(&rest[..n]);
+                                rest = &rest[n..];
+                                Ok(n)
+                            },
+                        )
+                        .unwrap();
+                    if let Some(n) = used {
+                        direct += n;
+                    } else {
+                        let n = max_read.min(rest.len());
+                        a.feed(&rest[..n]).unwrap();
+                        rest = &rest[n..];
+                    }
+                }
+                // The first read goes through `feed` (the input kind is not known yet).
+                let expected = (log.len() - max_read) / 2;
+                assert!(
+                    direct > expected,
+                    "{direct} bytes direct: block {block} read {max_read}"
+                );
+                let r = a.finish().unwrap();
+                assert_eq!(r, whole, "block {block} cap {cap} read {max_read}");
             }
         }
     }

@@ -1196,10 +1196,7 @@ fn skip_json_ws(s: &[u8], mut i: usize) -> usize {
 fn quote_end(q: &[u8]) -> usize {
     let mut j = 0;
     loop {
-        match q
-            .get(j..)
-            .and_then(|r| r.iter().position(|&b| b == b'"' || b == b'\\'))
-        {
+        match q.get(j..).and_then(|r| memchr::memchr2(b'"', b'\\', r)) {
             None => return q.len(),
             Some(p) => j += p,
         }
@@ -1216,10 +1213,7 @@ fn json_str(s: &[u8], i: usize) -> Option<(&[u8], usize)> {
     let body = s.get(i + 1..)?;
     let mut j = 0;
     loop {
-        j += body
-            .get(j..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
+        j += memchr::memchr2(b'"', b'\\', body.get(j..)?)?;
         if body.get(j) == Some(&b'"') {
             return Some((body.get(..j)?, i + j + 2));
         }

@@ -75,6 +75,21 @@ impl ParallelAnalyzer {
         self.dispatch()
     }
 
+    /// [`Blocks::feed_direct`] through this analyzer: `fill(buf, want)` appends about
+    /// `want` input bytes to the analyzer's own buffer and returns how many (0 at the end).
+    /// `Ok(None)`: use [`ParallelAnalyzer::feed`] for these bytes instead.
+    pub fn feed_direct<E: From<AnalyzeError>>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>, usize) -> Result<usize, E>,
+    ) -> Result<Option<usize>, E> {
+        let Some(result) = self.blocks.feed_direct(fill) else {
+            return Ok(None);
+        };
+        // Blocks cut before a failed read are analysed like any others.
+        self.dispatch()?;
+        result.map(Some)
+    }
+
     fn dispatch(&mut self) -> Result<(), AnalyzeError> {
         while let Some(block) = self.blocks.next_block() {
             if self.work.is_none() {

@@ -678,18 +678,14 @@ fn tokenize(msg: &[u8], max_tokens: usize, out: &mut Vec<u8>, spans: &mut Vec<Sp
         let start = i;
         let mut quote: Option<(usize, usize)> = None;
         let (mut any, mut all) = (0u8, u8::MAX);
-        while let Some(&b) = msg.get(i) {
+        loop {
+            i += scan_plain(msg.get(i..).unwrap_or_default(), &mut any, &mut all);
+            let Some(&b) = msg.get(i) else { break };
             let c = CLASS[usize::from(b)];
-            // One test per byte on the common path (neither blank nor quote).
-            if c & (C_WS | C_QUOTE) == 0 {
-                any |= c;
-                all &= c;
-                i += 1;
-                continue;
-            }
             if c & C_WS != 0 {
                 break;
             }
+            // A quote.
             any |= c;
             all &= c;
             if quote.is_none() {
@@ -729,6 +725,27 @@ fn tokenize(msg: &[u8], max_tokens: usize, out: &mut Vec<u8>, spans: &mut Vec<Sp
             end: out.len() as u32,
         });
     }
+}
+
+/// The length of the run of bytes that are neither blank nor a quote at the start of `s`,
+/// folding their classes into `any` and `all`. A loop of its own over a slice, so the
+/// common path costs a table lookup and a test per byte, without bounds checks.
+#[inline(always)]
+fn scan_plain(s: &[u8], any: &mut u8, all: &mut u8) -> usize {
+    let (mut a, mut l) = (*any, *all);
+    let mut k = 0;
+    for &b in s {
+        let c = CLASS[usize::from(b)];
+        if c & (C_WS | C_QUOTE) != 0 {
+            break;
+        }
+        a |= c;
+        l &= c;
+        k += 1;
+    }
+    *any = a;
+    *all = l;
+    k
 }
 
 /// Appends the masked form of one token; `quote` is its quoted region (open, close) if any.
