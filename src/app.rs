@@ -54,6 +54,7 @@ impl App {
             local_host: local_host.into(),
             notify_wake: Arc::new(tokio::sync::Notify::new()),
             analysis_slots,
+            metrics: Arc::new(crate::prom::Metrics::new()),
         };
         Ok(App {
             listener,
@@ -99,7 +100,8 @@ impl App {
                 Arc::new(SystemClock),
                 state.notify_wake.clone(),
             )
-            .await?;
+            .await?
+            .with_metrics(state.metrics.clone());
             handles.push(tokio::spawn(task.run(settings.interval(), stop.clone())));
         }
         if settings.notifier {

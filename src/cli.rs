@@ -303,6 +303,14 @@ pub struct Overrides {
     /// Time limit for one upload and its analysis, seconds (default 600).
     #[arg(long, env = "WATCHPOST_ANALYSIS_TIMEOUT_SECS", global = true)]
     pub analysis_timeout_secs: Option<u64>,
+    /// Bearer token required by /metrics/prometheus (at least 16 bytes); unset = public.
+    #[arg(
+        long,
+        env = "WATCHPOST_PROMETHEUS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub prometheus_token: Option<String>,
 }
 
 #[cfg(test)]

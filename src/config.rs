@@ -117,6 +117,8 @@ pub struct Settings {
     pub analysis_concurrency: usize,
     /// Time limit for one upload and its analysis.
     pub analysis_timeout_secs: u64,
+    /// Bearer token `/metrics/prometheus` requires; unset means the endpoint is public.
+    pub prometheus_token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -171,6 +173,7 @@ impl Default for Settings {
                 .map(|n| n.get())
                 .unwrap_or(2),
             analysis_timeout_secs: 600,
+            prometheus_token: None,
         }
     }
 }
@@ -220,6 +223,7 @@ impl Settings {
             (&o.alert_webhook_url, &mut self.alert_webhook_url),
             (&o.alert_webhook_secret, &mut self.alert_webhook_secret),
             (&o.alert_smtp_pass, &mut self.alert_smtp_pass),
+            (&o.prometheus_token, &mut self.prometheus_token),
         ] {
             if let Some(v) = given {
                 *field = (!v.is_empty()).then(|| Secret::new(v.clone()));
@@ -288,6 +292,13 @@ impl Settings {
             if t.expose().len() < MIN_ADMIN_TOKEN_BYTES {
                 bail!(
                     "ADMIN_TOKEN is set but shorter than {MIN_ADMIN_TOKEN_BYTES} bytes; use a long random value (e.g. `openssl rand -hex 32`) or unset it to disable the admin endpoints"
+                );
+            }
+        }
+        if let Some(t) = &self.prometheus_token {
+            if t.expose().len() < MIN_ADMIN_TOKEN_BYTES || t.expose().trim() != t.expose() {
+                bail!(
+                    "WATCHPOST_PROMETHEUS_TOKEN is set but shorter than {MIN_ADMIN_TOKEN_BYTES} bytes or padded with spaces; use a long random value (e.g. `openssl rand -hex 32`) or unset it for a public endpoint"
                 );
             }
         }
@@ -417,6 +428,34 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn prometheus_token_rules() {
+        let with = |t: &str| Settings {
+            prometheus_token: Some(Secret::new(t)),
+            ..Settings::default()
+        };
+        assert!(with("short").validate().is_err());
+        assert!(with(" 0123456789abcdef0123 ").validate().is_err());
+        assert!(with("0123456789abcdef0123").validate().is_ok());
+        // Empty from the environment means unset (a public endpoint).
+        let o = Overrides {
+            prometheus_token: Some(String::new()),
+            ..Overrides::default()
+        };
+        assert_eq!(Settings::load(&o).unwrap().prometheus_token, None);
+        let o = Overrides {
+            prometheus_token: Some("0123456789abcdef0123".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        assert_eq!(
+            s.prometheus_token.as_ref().map(Secret::expose),
+            Some("0123456789abcdef0123")
+        );
+        assert!(!s.to_redacted_toml().contains("0123456789abcdef0123"));
+        assert!(!format!("{s:?}").contains("0123456789abcdef0123"));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub mod http;
 pub mod logs;
 /// Notifications: signed webhooks, email, retry policy and the outbox worker.
 pub mod notify;
+/// Prometheus exposition: the service's own counters and the text format.
+pub mod prom;
 /// Demo data.
 pub mod seed;
 /// Storage trait and engines.

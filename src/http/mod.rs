@@ -8,7 +8,7 @@ pub mod server;
 pub mod state;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use error::error_response;
 use state::AppState;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -46,12 +47,19 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
     let analysis_timeout = Duration::from_secs(state.settings.analysis_timeout_secs);
     let body_limit = state.settings.max_body_bytes;
+    let prom_metrics = state.metrics.clone();
     let router = Router::new()
         .route("/register", post(auth::register))
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/metrics", get(metrics::metrics))
         .route("/metrics/history", get(metrics::history))
+        // Prometheus asks for gzip; a scrape with many hosts is mostly repeated names. The
+        // body holds no secret and reflects no input, so compressing it leaks nothing.
+        .route(
+            "/metrics/prometheus",
+            get(prometheus::scrape).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/alerts", get(alerts::alerts))
         .route("/summary", get(alerts::summary))
         .route(
@@ -117,8 +125,33 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ))
-        .layer(security_header(header::CACHE_CONTROL, "no-store"));
+        .layer(security_header(header::CACHE_CONTROL, "no-store"))
+        // Outermost: it sees the final status (timeouts, normalised errors, caught panics)
+        // and the whole time spent in the stack.
+        .layer(middleware::from_fn_with_state(prom_metrics, record_request));
     Ok(router)
+}
+
+/// Counts every request, with its duration, under its route template for the Prometheus
+/// scrape. The template comes from `MatchedPath`, which routing has set by the time
+/// `Router::layer` middleware runs. Cheap on purpose: no allocation once a route has been
+/// seen.
+async fn record_request(
+    State(metrics): State<Arc<crate::prom::Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = crate::prom::method_label(req.method().as_str());
+    let resp = next.run(req).await;
+    metrics.record_request(
+        route.as_ref().map(MatchedPath::as_str),
+        method,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

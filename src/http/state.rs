@@ -17,4 +17,6 @@ pub struct AppState {
     pub notify_wake: Arc<tokio::sync::Notify>,
     /// Log analyses allowed to run at once.
     pub analysis_slots: Arc<tokio::sync::Semaphore>,
+    /// The service's own counters, exposed at `/metrics/prometheus`.
+    pub metrics: Arc<crate::prom::Metrics>,
 }

@@ -187,6 +187,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Sample>>;
     async fn sample_stats(&self, host_id: i64, last_n: i64, since: i64)
         -> StoreResult<SampleStats>;
+    /// The newest sample of every host that has one, ordered by host name, in one query
+    /// (for scrapes: no query per host).
+    async fn latest_samples(&self) -> StoreResult<Vec<HostSample>>;
+    /// Connection counts of the pools, without touching the database.
+    fn pool_stats(&self) -> Vec<PoolStats>;
 
     // Thresholds
     async fn global_thresholds(&self) -> StoreResult<ThresholdPair>;

@@ -55,6 +55,26 @@ pub struct Sample {
     pub uptime: i64,
 }
 
+/// The newest sample of one host, with the host's name.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct HostSample {
+    pub host: String,
+    #[sqlx(flatten)]
+    pub sample: Sample,
+}
+
+/// Connection counts of one database pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `read` and `write` on SQLite (one writer connection, a pool of readers), `main` on
+    /// PostgreSQL.
+    pub pool: &'static str,
+    /// Open connections, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ThresholdPair {
     pub cpu: f64,

@@ -55,6 +55,15 @@ impl PgStore {
         SessionPool::Postgres(self.pool.clone())
     }
 
+    fn pool_stats_impl(&self) -> Vec<PoolStats> {
+        vec![PoolStats {
+            pool: "main",
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
+
     async fn close_pools(&self) {
         self.pool.close().await;
     }

@@ -430,6 +430,25 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn latest_samples(&self) -> StoreResult<Vec<HostSample>> {
+                // MAX(ts) per host is one seek on the (host_id, ts) primary key on both
+                // engines, and the join is a key lookup: cost grows with hosts, not samples.
+                Ok(sqlx::query_as::<_, HostSample>(
+                    "SELECT h.name AS host, s.host_id, s.ts, s.cpu, s.memory, s.memory_used, s.memory_total, s.swap, \
+                     s.load1, s.load5, s.load15, s.disk, s.disk_read_bps, s.disk_write_bps, s.net_rx_bps, s.net_tx_bps, \
+                     s.processes, s.uptime \
+                     FROM hosts h JOIN samples s ON s.host_id = h.id \
+                     AND s.ts = (SELECT MAX(m.ts) FROM samples m WHERE m.host_id = h.id) \
+                     ORDER BY h.name",
+                )
+                .fetch_all(self.r())
+                .await?)
+            }
+
+            fn pool_stats(&self) -> Vec<PoolStats> {
+                self.pool_stats_impl()
+            }
+
             async fn recent_samples(&self, host_id: i64, limit: i64) -> StoreResult<Vec<Sample>> {
                 let sql = concat!(
                     "SELECT ", $crate::store::shared::sample_columns!(),

@@ -102,9 +102,25 @@ impl SqliteStore {
         SessionPool::Sqlite(self.writer.clone())
     }
 
+    fn pool_stats_impl(&self) -> Vec<PoolStats> {
+        vec![
+            pool_stats("read", &self.reader),
+            pool_stats("write", &self.writer),
+        ]
+    }
+
     async fn close_pools(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+}
+
+fn pool_stats(name: &'static str, pool: &SqlitePool) -> PoolStats {
+    PoolStats {
+        pool: name,
+        size: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        max: pool.options().get_max_connections(),
     }
 }
 

@@ -25,6 +25,8 @@ pub struct AlertEngine {
     /// The hosts this engine evaluates (`None`: all). Each process evaluates the hosts it
     /// collects, so two processes never both own — and repeat — the same alert.
     only_host: Option<i64>,
+    /// Where evaluation rounds are counted (`None`: not counted, as for `seed`).
+    metrics: Option<Arc<crate::prom::Metrics>>,
 }
 
 impl AlertEngine {
@@ -39,6 +41,7 @@ impl AlertEngine {
             wake: None,
             host_names: HashMap::new(),
             only_host: None,
+            metrics: None,
         })
     }
 
@@ -61,6 +64,16 @@ impl AlertEngine {
         self
     }
 
+    /// Counts evaluation rounds (and failed ones) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::prom::Metrics>) -> Self {
+        self.set_metrics(metrics);
+        self
+    }
+
+    pub fn set_metrics(&mut self, metrics: Arc<crate::prom::Metrics>) {
+        self.metrics = Some(metrics);
+    }
+
     pub fn evaluator(&self) -> &Evaluator {
         &self.evaluator
     }
@@ -79,6 +92,18 @@ impl AlertEngine {
     /// changes that were persisted. If persisting fails nothing is lost: the state is
     /// reloaded from the database and the next samples decide again.
     pub async fn observe(&mut self, samples: &[Sample], now: i64) -> StoreResult<Vec<Change>> {
+        let result = self.evaluate_and_persist(samples, now).await;
+        if let Some(m) = &self.metrics {
+            m.record_alert_evaluation(result.is_ok());
+        }
+        result
+    }
+
+    async fn evaluate_and_persist(
+        &mut self,
+        samples: &[Sample],
+        now: i64,
+    ) -> StoreResult<Vec<Change>> {
         if self.stale {
             self.evaluator = load_evaluator(self.store.as_ref(), self.only_host).await?;
             self.stale = false;

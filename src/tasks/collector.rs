@@ -35,6 +35,12 @@ impl CollectorTask {
         })
     }
 
+    /// Counts the engine's evaluations in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::prom::Metrics>) -> Self {
+        self.engine.set_metrics(metrics);
+        self
+    }
+
     /// One tick: take a sample, store it, evaluate it.
     pub async fn step(&mut self) -> anyhow::Result<()> {
         let now = self.clock.now_ms();

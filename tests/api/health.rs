@@ -42,6 +42,7 @@ async fn openapi_lists_every_route() {
         ("/logout", &["post"]),
         ("/metrics", &["get"]),
         ("/metrics/history", &["get"]),
+        ("/metrics/prometheus", &["get"]),
         ("/alerts", &["get"]),
         ("/summary", &["get"]),
         ("/thresholds", &["get", "post"]),

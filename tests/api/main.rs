@@ -16,6 +16,7 @@ mod notify;
 mod notify_transport;
 mod pages;
 mod pages_notify;
+mod prometheus;
 pub mod receivers;
 mod rollups;
 mod rules;

@@ -8,6 +8,7 @@ pub mod health;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;
+pub mod prometheus;
 pub mod rules;
 pub mod thresholds;
 

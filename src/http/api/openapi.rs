@@ -1,6 +1,8 @@
 //! The OpenAPI 3 document served at `/openapi.json`.
 
-use super::{alerts, auth, channels, deliveries, health, logs, metrics, rules, thresholds};
+use super::{
+    alerts, auth, channels, deliveries, health, logs, metrics, prometheus, rules, thresholds,
+};
 use crate::http::error::ErrorBody;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +30,17 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "prometheus_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "WATCHPOST_PROMETHEUS_TOKEN; required only when the server sets it",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "admin_token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "x-admin-token",
@@ -42,7 +55,7 @@ impl Modify for SecuritySchemes {
     info(title = "watchpost", description = "Host metrics, threshold alerts and log analysis. Errors are `{\"detail\": \"...\"}`; times are RFC 3339 UTC."),
     paths(
         auth::register, auth::login, auth::logout,
-        metrics::metrics, metrics::history,
+        metrics::metrics, metrics::history, prometheus::scrape,
         alerts::alerts, alerts::summary,
         thresholds::get_own, thresholds::set_own, thresholds::get_global, thresholds::set_global,
         health::healthz, health::readyz,
