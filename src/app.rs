@@ -21,6 +21,8 @@ pub struct App {
     state: AppState,
     /// SQLite only: refuses a second server on the same database file.
     _lock: Option<crate::store::ServerLock>,
+    /// The group-commit writer for agent batches, started with the server.
+    ingest_writer: crate::ingest::IngestWriter,
 }
 
 impl App {
@@ -46,6 +48,12 @@ impl App {
         sync_env_channels(store.as_ref(), &settings).await?;
         let hasher = Hasher::new(settings.hash_concurrency)?;
         let analysis_slots = Arc::new(tokio::sync::Semaphore::new(settings.analysis_concurrency));
+        let ingest_stats = Arc::new(crate::ingest::IngestStats::default());
+        let (ingest, ingest_writer) = crate::ingest::Ingester::new(
+            store.clone(),
+            crate::ingest::WriterConfig::from_settings(&settings),
+            ingest_stats.clone(),
+        );
         let state = AppState {
             store,
             settings: Arc::new(settings),
@@ -55,12 +63,15 @@ impl App {
             notify_wake: Arc::new(tokio::sync::Notify::new()),
             analysis_slots,
             metrics: Arc::new(crate::prom::Metrics::new()),
+            ingest,
+            ingest_stats,
         };
         Ok(App {
             listener,
             addr,
             state,
             _lock: lock,
+            ingest_writer,
         })
     }
 
@@ -89,10 +100,14 @@ impl App {
             addr,
             state,
             _lock: lock,
+            ingest_writer,
         } = self;
         let settings = state.settings.clone();
         let (stop_tx, stop) = Stop::new();
         let mut handles = Vec::new();
+        // Stopped only after the listener has drained, and it commits what is still
+        // queued before it ends: every request that got in is answered.
+        handles.push(tokio::spawn(ingest_writer.run(stop.clone())));
         if settings.collector {
             let task = tasks::collector::CollectorTask::new(
                 state.store.clone(),
@@ -116,9 +131,16 @@ impl App {
         }
         let window_ms =
             i64::try_from(settings.login_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let batch_retention_ms = i64::try_from(
+            settings
+                .ingest_batch_retention_hours
+                .saturating_mul(3_600_000),
+        )
+        .unwrap_or(i64::MAX);
         handles.push(tokio::spawn(tasks::janitor::run(
             state.store.clone(),
             window_ms,
+            batch_retention_ms,
             stop.clone(),
         )));
 

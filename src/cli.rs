@@ -25,6 +25,9 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the effective configuration with secrets redacted.
     PrintConfig,
+    /// Sample this host and push the samples to a watchpost server (`POST /ingest`),
+    /// buffering while it is unreachable. The collection period is `--interval`.
+    Agent(AgentArgs),
     /// Analyse log files (plain or gzip; `-` reads stdin) and print a report.
     Analyze(AnalyzeArgs),
     /// Write a deterministic mixed-format log file OUT and its exact truth OUT.truth.json
@@ -136,6 +139,34 @@ pub struct AnalyzeArgs {
     /// any number.
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The server's base URL, e.g. `https://watchpost.example.com` (the agent posts to
+    /// `<URL>/ingest`).
+    #[arg(long, env = "WATCHPOST_AGENT_SERVER")]
+    pub server: String,
+    /// The host's agent token, from `POST /admin/hosts` or the Hosts page. Prefer the
+    /// environment variable: a command line is visible to every user in `ps`.
+    #[arg(long, env = "WATCHPOST_AGENT_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub token: Option<crate::config::Secret>,
+    /// Samples kept while the server is unreachable; beyond that the oldest are dropped.
+    #[arg(long, env = "WATCHPOST_AGENT_BUFFER", default_value_t = 86_400)]
+    pub buffer: usize,
+    /// File for unsent samples: written at shutdown, sent after the next start.
+    #[arg(long, env = "WATCHPOST_AGENT_SPOOL")]
+    pub spool: Option<PathBuf>,
+    /// Most samples per request.
+    #[arg(long, env = "WATCHPOST_AGENT_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch: u64,
+    /// Time limit of one request to the server, e.g. `10s`.
+    #[arg(long, env = "WATCHPOST_AGENT_TIMEOUT", default_value = "10s")]
+    pub timeout: String,
+}
+
+fn parse_secret(s: &str) -> Result<crate::config::Secret, String> {
+    Ok(crate::config::Secret::new(s))
 }
 
 #[derive(Debug, Args)]
@@ -311,6 +342,33 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub prometheus_token: Option<String>,
+    /// Largest `POST /ingest` body in bytes (default 4 MiB).
+    #[arg(long, env = "WATCHPOST_INGEST_MAX_BODY_BYTES", global = true)]
+    pub ingest_max_body_bytes: Option<usize>,
+    /// Most samples in one agent batch (default 10000).
+    #[arg(long, env = "WATCHPOST_INGEST_MAX_SAMPLES", global = true)]
+    pub ingest_max_samples: Option<usize>,
+    /// Seconds a sample may be stamped ahead of the server's clock (default 300).
+    #[arg(long, env = "WATCHPOST_INGEST_MAX_FUTURE_SECS", global = true)]
+    pub ingest_max_future_secs: Option<u64>,
+    /// Samples that may wait for the ingest writer before agents get 503 (default 100000).
+    #[arg(long, env = "WATCHPOST_INGEST_QUEUE_ROWS", global = true)]
+    pub ingest_queue_rows: Option<usize>,
+    /// Milliseconds the ingest writer waits for more requests to commit together (default 2).
+    #[arg(long, env = "WATCHPOST_INGEST_COMMIT_DELAY_MS", global = true)]
+    pub ingest_commit_delay_ms: Option<u64>,
+    /// Samples per ingest transaction at most (default 5000).
+    #[arg(long, env = "WATCHPOST_INGEST_COMMIT_MAX_ROWS", global = true)]
+    pub ingest_commit_max_rows: Option<usize>,
+    /// Hours batch ids are remembered to recognise retried batches (default 24).
+    #[arg(long, env = "WATCHPOST_INGEST_BATCH_RETENTION_HOURS", global = true)]
+    pub ingest_batch_retention_hours: Option<u64>,
+    /// Missed intervals after which a host is stale (default 3).
+    #[arg(long, env = "WATCHPOST_HOST_STALE_INTERVALS", global = true)]
+    pub host_stale_intervals: Option<u32>,
+    /// Missed intervals after which a host is down (default 10).
+    #[arg(long, env = "WATCHPOST_HOST_DOWN_INTERVALS", global = true)]
+    pub host_down_intervals: Option<u32>,
 }
 
 #[cfg(test)]

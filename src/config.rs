@@ -119,6 +119,24 @@ pub struct Settings {
     pub analysis_timeout_secs: u64,
     /// Bearer token `/metrics/prometheus` requires; unset means the endpoint is public.
     pub prometheus_token: Option<Secret>,
+    /// Largest `POST /ingest` body in bytes (413 above).
+    pub ingest_max_body_bytes: usize,
+    /// Most samples in one agent batch (422 above).
+    pub ingest_max_samples: usize,
+    /// How far ahead of the server's clock a sample may be stamped (422 beyond).
+    pub ingest_max_future_secs: u64,
+    /// Samples waiting for the ingest writer at most; beyond that agents get 503.
+    pub ingest_queue_rows: usize,
+    /// How long the ingest writer waits for more requests to commit together.
+    pub ingest_commit_delay_ms: u64,
+    /// Samples per ingest transaction at most.
+    pub ingest_commit_max_rows: usize,
+    /// How long batch ids are remembered for recognising retries.
+    pub ingest_batch_retention_hours: u64,
+    /// A host is `stale` after this many missed intervals...
+    pub host_stale_intervals: u32,
+    /// ...and `down` after this many.
+    pub host_down_intervals: u32,
 }
 
 impl Default for Settings {
@@ -174,6 +192,15 @@ impl Default for Settings {
                 .unwrap_or(2),
             analysis_timeout_secs: 600,
             prometheus_token: None,
+            ingest_max_body_bytes: 4 << 20,
+            ingest_max_samples: 10_000,
+            ingest_max_future_secs: 300,
+            ingest_queue_rows: 100_000,
+            ingest_commit_delay_ms: 2,
+            ingest_commit_max_rows: 5_000,
+            ingest_batch_retention_hours: 24,
+            host_stale_intervals: 3,
+            host_down_intervals: 10,
         }
     }
 }
@@ -283,6 +310,15 @@ impl Settings {
             log_json_max_bytes,
             analysis_concurrency,
             analysis_timeout_secs,
+            ingest_max_body_bytes,
+            ingest_max_samples,
+            ingest_max_future_secs,
+            ingest_queue_rows,
+            ingest_commit_delay_ms,
+            ingest_commit_max_rows,
+            ingest_batch_retention_hours,
+            host_stale_intervals,
+            host_down_intervals,
         );
         Ok(())
     }
@@ -337,6 +373,24 @@ impl Settings {
             || self.log_json_max_bytes == 0
         {
             bail!("analysis_concurrency, analysis_timeout_secs and log_json_max_bytes must be at least 1");
+        }
+        if self.ingest_max_samples == 0
+            || self.ingest_commit_max_rows == 0
+            || self.ingest_max_body_bytes == 0
+        {
+            bail!("ingest_max_samples, ingest_commit_max_rows and ingest_max_body_bytes must be at least 1");
+        }
+        if self.ingest_queue_rows < self.ingest_max_samples {
+            bail!("ingest_queue_rows must be at least ingest_max_samples (a full batch must fit in the queue)");
+        }
+        if self.ingest_commit_delay_ms > 1000 {
+            bail!("ingest_commit_delay_ms must be at most 1000");
+        }
+        if self.ingest_batch_retention_hours == 0 {
+            bail!("ingest_batch_retention_hours must be at least 1");
+        }
+        if self.host_stale_intervals == 0 || self.host_down_intervals <= self.host_stale_intervals {
+            bail!("host_stale_intervals must be at least 1 and host_down_intervals larger than it");
         }
         if self.notify_concurrency == 0 {
             bail!("notify_concurrency must be at least 1");

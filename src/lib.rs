@@ -1,5 +1,7 @@
 //! watchpost: self-hosted host metrics, threshold alerts and a JSON API in one binary.
 
+/// `watchpost agent`: sample a host and push to a server, buffering through outages.
+pub mod agent;
 /// Threshold evaluation as a pure state machine.
 pub mod alerts;
 /// `watchpost analyze`: files in, a readable or JSON report out.
@@ -20,6 +22,8 @@ pub mod config;
 pub mod domain;
 /// HTTP routes, middleware and server.
 pub mod http;
+/// Agent ingest: wire format and the group-commit writer.
+pub mod ingest;
 /// The log analyzer: streaming, format-aware, template mining (pure library).
 pub mod logs;
 /// Notifications: signed webhooks, email, retry policy and the outbox worker.

@@ -29,6 +29,10 @@ fn main() -> ExitCode {
     if let Some(Command::Analyze(args)) = &cli.command {
         return watchpost::analyze_cli::run(args);
     }
+    // The agent needs no server configuration (no database, no admin token).
+    if let Some(Command::Agent(args)) = &cli.command {
+        return run_agent(args, &cli.overrides);
+    }
     let settings = match Settings::load(&cli.overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -76,6 +80,46 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("watchpost: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `watchpost agent`: logging as configured, then the agent until SIGTERM/Ctrl-C.
+fn run_agent(args: &watchpost::cli::AgentArgs, overrides: &watchpost::cli::Overrides) -> ExitCode {
+    let format = match overrides.log_format.as_deref() {
+        None | Some("pretty") => watchpost::config::LogFormat::Pretty,
+        Some("json") => watchpost::config::LogFormat::Json,
+        Some(other) => {
+            eprintln!("watchpost: unknown log format {other:?} (expected json or pretty)");
+            return ExitCode::from(2);
+        }
+    };
+    watchpost::telemetry::init(format, overrides.log.as_deref().unwrap_or("info"));
+    let config = match watchpost::agent::AgentConfig::from_cli(args, overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("watchpost: agent: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("watchpost: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let agent = watchpost::agent::Agent::new(config);
+    match runtime.block_on(agent.run(watchpost::http::server::shutdown_signal())) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("watchpost: agent: {e:#}");
             ExitCode::FAILURE
         }
     }

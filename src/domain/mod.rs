@@ -1,11 +1,13 @@
 //! Domain newtypes that parse untrusted input once, at the edge ("parse, don't validate").
 
+mod host;
 mod metric;
 mod password;
 mod threshold;
 mod time;
 mod username;
 
+pub use host::{HostName, HostStatus};
 pub use metric::MetricKind;
 pub use password::Password;
 pub use threshold::Threshold;

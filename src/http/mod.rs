@@ -48,6 +48,7 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     let analysis_timeout = Duration::from_secs(state.settings.analysis_timeout_secs);
     let body_limit = state.settings.max_body_bytes;
     let prom_metrics = state.metrics.clone();
+    let ingest_limit = state.settings.ingest_max_body_bytes;
     let router = Router::new()
         .route("/register", post(auth::register))
         .route("/login", post(auth::login))
@@ -90,6 +91,15 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::get))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
+        .route("/hosts", get(hosts::list))
+        .route("/admin/hosts", get(hosts::admin_list).post(hosts::create))
+        .route("/admin/hosts/{id}", axum::routing::delete(hosts::delete))
+        .route("/admin/hosts/{id}/token", post(hosts::rotate_token))
+        // Agent batches are bigger than any other JSON body.
+        .route(
+            "/ingest",
+            post(ingest::ingest).layer(DefaultBodyLimit::max(ingest_limit)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -19,4 +19,8 @@ pub struct AppState {
     pub analysis_slots: Arc<tokio::sync::Semaphore>,
     /// The service's own counters, exposed at `/metrics/prometheus`.
     pub metrics: Arc<crate::prom::Metrics>,
+    /// The queue to the group-commit writer that stores agent batches.
+    pub ingest: crate::ingest::Ingester,
+    /// Ingest counters (batches, rows, duplicates, refusals, commits), for metrics.
+    pub ingest_stats: Arc<crate::ingest::IngestStats>,
 }

@@ -41,8 +41,6 @@ const BUCKETS: [(f64, &str); 16] = [
 
 pub const HTTP_REQUESTS: &str = "watchpost_http_requests_total";
 pub const HTTP_DURATION: &str = "watchpost_http_request_duration_seconds";
-pub const INGEST_BATCHES: &str = "watchpost_ingest_batches_total";
-pub const INGEST_ROWS: &str = "watchpost_ingest_rows_total";
 pub const ALERT_EVALUATIONS: &str = "watchpost_alert_evaluations_total";
 pub const ALERT_EVALUATION_FAILURES: &str = "watchpost_alert_evaluation_failures_total";
 
@@ -51,8 +49,6 @@ pub const ALERT_EVALUATION_FAILURES: &str = "watchpost_alert_evaluation_failures
 #[derive(Debug, Default)]
 pub struct Metrics {
     http: HttpMetrics,
-    ingest_batches: AtomicU64,
-    ingest_rows: AtomicU64,
     alert_evaluations: AtomicU64,
     alert_evaluation_failures: AtomicU64,
 }
@@ -76,13 +72,6 @@ impl Metrics {
             .record(route, method_label(method), status, elapsed.as_secs_f64());
     }
 
-    /// Counts one stored ingest batch and its sample rows (for `POST /ingest`: call it once
-    /// the batch is durable, not for a retried batch that was already stored).
-    pub fn record_ingest_batch(&self, rows: u64) {
-        self.ingest_batches.fetch_add(1, Ordering::Relaxed);
-        self.ingest_rows.fetch_add(rows, Ordering::Relaxed);
-    }
-
     /// Counts one evaluation round of the alert engine (samples against the rules, then the
     /// clock); `ok` is false when its outcome could not be read or persisted.
     pub fn record_alert_evaluation(&self, ok: bool) {
@@ -96,22 +85,6 @@ impl Metrics {
     /// Appends every family this registry holds.
     pub fn render(&self, enc: &mut Encoder) {
         self.http.render(enc);
-        enc.family(
-            INGEST_BATCHES,
-            Kind::Counter,
-            "Sample batches accepted and stored by POST /ingest.",
-        );
-        enc.sample_u64(
-            INGEST_BATCHES,
-            &[],
-            self.ingest_batches.load(Ordering::Relaxed),
-        );
-        enc.family(
-            INGEST_ROWS,
-            Kind::Counter,
-            "Sample rows accepted and stored by POST /ingest.",
-        );
-        enc.sample_u64(INGEST_ROWS, &[], self.ingest_rows.load(Ordering::Relaxed));
         enc.family(
             ALERT_EVALUATIONS,
             Kind::Counter,
@@ -341,19 +314,13 @@ mod tests {
     }
 
     #[test]
-    fn ingest_and_alert_counters_start_at_zero() {
+    fn alert_counters_start_at_zero() {
         let m = Metrics::new();
         let out = render(&m);
-        assert_eq!(value(&out, INGEST_BATCHES), Some(0.0));
-        assert_eq!(value(&out, INGEST_ROWS), Some(0.0));
         assert_eq!(value(&out, ALERT_EVALUATIONS), Some(0.0));
-        m.record_ingest_batch(120);
-        m.record_ingest_batch(5);
         m.record_alert_evaluation(true);
         m.record_alert_evaluation(false);
         let out = render(&m);
-        assert_eq!(value(&out, INGEST_BATCHES), Some(2.0));
-        assert_eq!(value(&out, INGEST_ROWS), Some(125.0));
         assert_eq!(value(&out, ALERT_EVALUATIONS), Some(2.0));
         assert_eq!(value(&out, ALERT_EVALUATION_FAILURES), Some(1.0));
     }

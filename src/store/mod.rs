@@ -193,6 +193,35 @@ pub trait Store: Send + Sync + 'static {
     /// Connection counts of the pools, without touching the database.
     fn pool_stats(&self) -> Vec<PoolStats>;
 
+    // Agent hosts and ingest
+    async fn host(&self, id: i64) -> StoreResult<Option<Host>>;
+    /// Creates a host that an agent feeds; `Conflict` if the name is taken.
+    async fn create_agent_host(
+        &self,
+        name: &str,
+        token_hash: &str,
+        created_by: &str,
+        now: i64,
+    ) -> StoreResult<Host>;
+    /// The host whose agent token has this SHA-256 hex digest.
+    async fn host_by_agent_token(&self, token_hash: &str) -> StoreResult<Option<Host>>;
+    /// Whether the digest belonged to a host that has since been deleted.
+    async fn agent_token_retired(&self, token_hash: &str) -> StoreResult<bool>;
+    /// Replaces the host's agent token (the old one stops working at once); `false` if
+    /// there is no such host.
+    async fn set_agent_token(&self, host_id: i64, token_hash: &str) -> StoreResult<bool>;
+    /// Deletes a host with its samples, rollups, alerts and rule state, and remembers its
+    /// agent token as retired; `false` if there is no such host.
+    async fn delete_host(&self, host_id: i64, now: i64) -> StoreResult<bool>;
+    /// Stores agent batches in ONE transaction (the group commit): per batch, the host's
+    /// last-seen time (`now`), agent version and interval are updated, a batch id seen
+    /// before skips its samples, new samples go in with their rollups. Either everything
+    /// is committed or nothing is. One outcome per batch, in order.
+    async fn ingest(&self, batches: &[IngestBatch], now: i64) -> StoreResult<Vec<IngestOutcome>>;
+    /// Forgets batch ids received before `older_than` (a retry after that is stored again,
+    /// but its samples are still deduplicated by timestamp).
+    async fn purge_ingest_batches(&self, older_than: i64) -> StoreResult<u64>;
+
     // Thresholds
     async fn global_thresholds(&self) -> StoreResult<ThresholdPair>;
     async fn set_global_thresholds(&self, t: ThresholdPair, now: i64) -> StoreResult<()>;

@@ -157,6 +157,36 @@ pub struct Host {
     pub name: String,
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
+    /// Whether an agent token exists for the host (hosts a server samples itself have none).
+    pub has_agent_token: bool,
+    /// As the host's agent last reported it.
+    pub agent_version: Option<String>,
+    pub interval_ms: Option<i64>,
+    /// `admin-api` or `admin-dashboard` for agent hosts; NULL for hosts a server registered.
+    pub created_by: Option<String>,
+}
+
+/// One agent request as the group-commit writer hands it to the store. Samples carry the
+/// batch's `host_id` and distinct timestamps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestBatch {
+    pub host_id: i64,
+    pub batch_id: String,
+    pub agent_version: Option<String>,
+    pub interval_ms: Option<i64>,
+    pub samples: Vec<Sample>,
+}
+
+/// What became of one `IngestBatch` in a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// New batch: `accepted` samples were stored (samples whose timestamp the host already
+    /// had are skipped).
+    Stored { accepted: u64 },
+    /// The batch id was stored before; nothing was stored again.
+    Duplicate,
+    /// The host was deleted after its token was checked; nothing was stored.
+    HostGone,
 }
 
 /// An API token as its owner sees it (the token itself is never stored).

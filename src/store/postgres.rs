@@ -67,6 +67,50 @@ impl PgStore {
     async fn close_pools(&self) {
         self.pool.close().await;
     }
+
+    /// Inserts one batch's samples in ONE statement (a round trip per row would dominate a
+    /// group commit); returns the samples that were new. Timestamps within a batch are
+    /// distinct, so the returned `ts` identify the rows.
+    async fn insert_new_samples<'s>(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        samples: &'s [Sample],
+    ) -> Result<Vec<&'s Sample>, sqlx::Error> {
+        if samples.is_empty() {
+            return Ok(Vec::new());
+        }
+        fn col<T>(samples: &[Sample], f: impl Fn(&Sample) -> T) -> Vec<T> {
+            samples.iter().map(f).collect()
+        }
+        let new_ts: Vec<i64> = sqlx::query_scalar(concat!(
+            "INSERT INTO samples (",
+            super::shared::sample_columns!(),
+            ") SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::float8[], $4::float8[], $5::bigint[], $6::bigint[], \
+             $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::float8[], $13::float8[], \
+             $14::float8[], $15::float8[], $16::bigint[], $17::bigint[]) \
+             ON CONFLICT (host_id, ts) DO NOTHING RETURNING ts"
+        ))
+        .bind(col(samples, |s| s.host_id))
+        .bind(col(samples, |s| s.ts))
+        .bind(col(samples, |s| s.cpu))
+        .bind(col(samples, |s| s.memory))
+        .bind(col(samples, |s| s.memory_used))
+        .bind(col(samples, |s| s.memory_total))
+        .bind(col(samples, |s| s.swap))
+        .bind(col(samples, |s| s.load1))
+        .bind(col(samples, |s| s.load5))
+        .bind(col(samples, |s| s.load15))
+        .bind(col(samples, |s| s.disk))
+        .bind(col(samples, |s| s.disk_read_bps))
+        .bind(col(samples, |s| s.disk_write_bps))
+        .bind(col(samples, |s| s.net_rx_bps))
+        .bind(col(samples, |s| s.net_tx_bps))
+        .bind(col(samples, |s| s.processes))
+        .bind(col(samples, |s| s.uptime))
+        .fetch_all(&mut **tx)
+        .await?;
+        let new_ts: std::collections::HashSet<i64> = new_ts.into_iter().collect();
+        Ok(samples.iter().filter(|s| new_ts.contains(&s.ts)).collect())
+    }
 }
 
 impl_store!(PgStore);

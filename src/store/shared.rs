@@ -11,6 +11,12 @@ macro_rules! sample_columns {
     };
 }
 
+macro_rules! host_columns {
+    () => {
+        "id, name, created_at, last_seen_at, agent_token_hash IS NOT NULL AS has_agent_token, agent_version, interval_ms, created_by"
+    };
+}
+
 macro_rules! user_columns {
     () => {
         "id, username, password_hash, disabled, created_at, session_epoch"
@@ -32,6 +38,70 @@ macro_rules! alert_select {
 // Rollup statements (generated once from the metric list; see migration 3).
 pub(super) const ROLLUP_1M_UPSERT: &str = "INSERT INTO samples_1m (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, 1, $3, $3, $3, $4, $4, $4, $5, $5, $5, $6, $6, $6, $7, $7, $7, $8, $8, $8, $9, $9, $9) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1m.n + 1, cpu_min = CASE WHEN excluded.cpu_min < samples_1m.cpu_min THEN excluded.cpu_min ELSE samples_1m.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1m.cpu_max THEN excluded.cpu_max ELSE samples_1m.cpu_max END, cpu_sum = samples_1m.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1m.memory_min THEN excluded.memory_min ELSE samples_1m.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1m.memory_max THEN excluded.memory_max ELSE samples_1m.memory_max END, memory_sum = samples_1m.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1m.swap_min THEN excluded.swap_min ELSE samples_1m.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1m.swap_max THEN excluded.swap_max ELSE samples_1m.swap_max END, swap_sum = samples_1m.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1m.disk_min THEN excluded.disk_min ELSE samples_1m.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1m.disk_max THEN excluded.disk_max ELSE samples_1m.disk_max END, disk_sum = samples_1m.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1m.load1_min THEN excluded.load1_min ELSE samples_1m.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1m.load1_max THEN excluded.load1_max ELSE samples_1m.load1_max END, load1_sum = samples_1m.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1m.net_rx_min THEN excluded.net_rx_min ELSE samples_1m.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1m.net_rx_max THEN excluded.net_rx_max ELSE samples_1m.net_rx_max END, net_rx_sum = samples_1m.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1m.net_tx_min THEN excluded.net_tx_min ELSE samples_1m.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1m.net_tx_max THEN excluded.net_tx_max ELSE samples_1m.net_tx_max END, net_tx_sum = samples_1m.net_tx_sum + excluded.net_tx_sum";
 pub(super) const ROLLUP_1H_UPSERT: &str = "INSERT INTO samples_1h (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, 1, $3, $3, $3, $4, $4, $4, $5, $5, $5, $6, $6, $6, $7, $7, $7, $8, $8, $8, $9, $9, $9) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1h.n + 1, cpu_min = CASE WHEN excluded.cpu_min < samples_1h.cpu_min THEN excluded.cpu_min ELSE samples_1h.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1h.cpu_max THEN excluded.cpu_max ELSE samples_1h.cpu_max END, cpu_sum = samples_1h.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1h.memory_min THEN excluded.memory_min ELSE samples_1h.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1h.memory_max THEN excluded.memory_max ELSE samples_1h.memory_max END, memory_sum = samples_1h.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1h.swap_min THEN excluded.swap_min ELSE samples_1h.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1h.swap_max THEN excluded.swap_max ELSE samples_1h.swap_max END, swap_sum = samples_1h.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1h.disk_min THEN excluded.disk_min ELSE samples_1h.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1h.disk_max THEN excluded.disk_max ELSE samples_1h.disk_max END, disk_sum = samples_1h.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1h.load1_min THEN excluded.load1_min ELSE samples_1h.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1h.load1_max THEN excluded.load1_max ELSE samples_1h.load1_max END, load1_sum = samples_1h.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1h.net_rx_min THEN excluded.net_rx_min ELSE samples_1h.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1h.net_rx_max THEN excluded.net_rx_max ELSE samples_1h.net_rx_max END, net_rx_sum = samples_1h.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1h.net_tx_min THEN excluded.net_tx_min ELSE samples_1h.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1h.net_tx_max THEN excluded.net_tx_max ELSE samples_1h.net_tx_max END, net_tx_sum = samples_1h.net_tx_sum + excluded.net_tx_sum";
+// Rollup merges for the ingest path: one statement per (host, bucket) with the count,
+// minima, maxima and sums of all the new samples in that bucket (the insert path above adds
+// one sample at a time).
+pub(super) const ROLLUP_1M_MERGE: &str = "INSERT INTO samples_1m (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1m.n + excluded.n, cpu_min = CASE WHEN excluded.cpu_min < samples_1m.cpu_min THEN excluded.cpu_min ELSE samples_1m.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1m.cpu_max THEN excluded.cpu_max ELSE samples_1m.cpu_max END, cpu_sum = samples_1m.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1m.memory_min THEN excluded.memory_min ELSE samples_1m.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1m.memory_max THEN excluded.memory_max ELSE samples_1m.memory_max END, memory_sum = samples_1m.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1m.swap_min THEN excluded.swap_min ELSE samples_1m.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1m.swap_max THEN excluded.swap_max ELSE samples_1m.swap_max END, swap_sum = samples_1m.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1m.disk_min THEN excluded.disk_min ELSE samples_1m.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1m.disk_max THEN excluded.disk_max ELSE samples_1m.disk_max END, disk_sum = samples_1m.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1m.load1_min THEN excluded.load1_min ELSE samples_1m.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1m.load1_max THEN excluded.load1_max ELSE samples_1m.load1_max END, load1_sum = samples_1m.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1m.net_rx_min THEN excluded.net_rx_min ELSE samples_1m.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1m.net_rx_max THEN excluded.net_rx_max ELSE samples_1m.net_rx_max END, net_rx_sum = samples_1m.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1m.net_tx_min THEN excluded.net_tx_min ELSE samples_1m.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1m.net_tx_max THEN excluded.net_tx_max ELSE samples_1m.net_tx_max END, net_tx_sum = samples_1m.net_tx_sum + excluded.net_tx_sum";
+pub(super) const ROLLUP_1H_MERGE: &str = "INSERT INTO samples_1h (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1h.n + excluded.n, cpu_min = CASE WHEN excluded.cpu_min < samples_1h.cpu_min THEN excluded.cpu_min ELSE samples_1h.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1h.cpu_max THEN excluded.cpu_max ELSE samples_1h.cpu_max END, cpu_sum = samples_1h.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1h.memory_min THEN excluded.memory_min ELSE samples_1h.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1h.memory_max THEN excluded.memory_max ELSE samples_1h.memory_max END, memory_sum = samples_1h.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1h.swap_min THEN excluded.swap_min ELSE samples_1h.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1h.swap_max THEN excluded.swap_max ELSE samples_1h.swap_max END, swap_sum = samples_1h.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1h.disk_min THEN excluded.disk_min ELSE samples_1h.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1h.disk_max THEN excluded.disk_max ELSE samples_1h.disk_max END, disk_sum = samples_1h.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1h.load1_min THEN excluded.load1_min ELSE samples_1h.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1h.load1_max THEN excluded.load1_max ELSE samples_1h.load1_max END, load1_sum = samples_1h.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1h.net_rx_min THEN excluded.net_rx_min ELSE samples_1h.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1h.net_rx_max THEN excluded.net_rx_max ELSE samples_1h.net_rx_max END, net_rx_sum = samples_1h.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1h.net_tx_min THEN excluded.net_tx_min ELSE samples_1h.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1h.net_tx_max THEN excluded.net_tx_max ELSE samples_1h.net_tx_max END, net_tx_sum = samples_1h.net_tx_sum + excluded.net_tx_sum";
+/// One sample row; a timestamp the host already has is skipped.
+pub(super) const SAMPLE_INSERT: &str = concat!(
+    "INSERT INTO samples (",
+    sample_columns!(),
+    ") ",
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
+    "ON CONFLICT (host_id, ts) DO NOTHING"
+);
+/// How many metrics the rollup tiers keep (min/max/sum each), in `ROLLUP_*_MERGE` order.
+pub(super) const ROLLUP_METRICS: usize = 7;
+
+/// One rollup bucket's aggregate over some new samples.
+pub(super) struct RollupAcc {
+    pub n: i64,
+    pub min: [f64; ROLLUP_METRICS],
+    pub max: [f64; ROLLUP_METRICS],
+    pub sum: [f64; ROLLUP_METRICS],
+}
+
+/// The samples' rolled-up metrics, in the column order of the rollup tables.
+fn rollup_values(s: &crate::store::Sample) -> [f64; ROLLUP_METRICS] {
+    [
+        s.cpu,
+        s.memory,
+        s.swap,
+        s.disk,
+        s.load1,
+        s.net_rx_bps,
+        s.net_tx_bps,
+    ]
+}
+
+/// Aggregates samples per `step`-wide bucket (bucket start as key), so a batch costs one
+/// rollup statement per bucket and tier instead of one per sample.
+pub(super) fn rollup_buckets(
+    samples: &[&crate::store::Sample],
+    step: i64,
+) -> std::collections::BTreeMap<i64, RollupAcc> {
+    let mut out: std::collections::BTreeMap<i64, RollupAcc> = Default::default();
+    for s in samples {
+        let v = rollup_values(s);
+        let acc = out
+            .entry(s.ts.div_euclid(step) * step)
+            .or_insert(RollupAcc {
+                n: 0,
+                min: [f64::INFINITY; ROLLUP_METRICS],
+                max: [f64::NEG_INFINITY; ROLLUP_METRICS],
+                sum: [0.0; ROLLUP_METRICS],
+            });
+        acc.n += 1;
+        for (m, value) in v.into_iter().enumerate() {
+            acc.min[m] = acc.min[m].min(value);
+            acc.max[m] = acc.max[m].max(value);
+            acc.sum[m] += value;
+        }
+    }
+    out
+}
+
 pub(super) const CHART_1M: &str = "SELECT MIN(bucket) AS ts, MIN(cpu_min) AS cpu_min, MAX(cpu_max) AS cpu_max, MIN(memory_min) AS memory_min, MAX(memory_max) AS memory_max, MIN(swap_min) AS swap_min, MAX(swap_max) AS swap_max, MIN(disk_min) AS disk_min, MAX(disk_max) AS disk_max, MIN(load1_min) AS load1_min, MAX(load1_max) AS load1_max, MIN(net_rx_min) AS net_rx_min, MAX(net_rx_max) AS net_rx_max, MIN(net_tx_min) AS net_tx_min, MAX(net_tx_max) AS net_tx_max FROM samples_1m WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 GROUP BY (bucket - $2) / $4 ORDER BY MIN(bucket) ASC";
 pub(super) const CHART_1H: &str = "SELECT MIN(bucket) AS ts, MIN(cpu_min) AS cpu_min, MAX(cpu_max) AS cpu_max, MIN(memory_min) AS memory_min, MAX(memory_max) AS memory_max, MIN(swap_min) AS swap_min, MAX(swap_max) AS swap_max, MIN(disk_min) AS disk_min, MAX(disk_max) AS disk_max, MIN(load1_min) AS load1_min, MAX(load1_max) AS load1_max, MIN(net_rx_min) AS net_rx_min, MAX(net_rx_max) AS net_rx_max, MIN(net_tx_min) AS net_tx_min, MAX(net_tx_max) AS net_tx_max FROM samples_1h WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 GROUP BY (bucket - $2) / $4 ORDER BY MIN(bucket) ASC";
 
@@ -140,7 +210,7 @@ macro_rules! impl_store {
             }
 
             async fn list_hosts(&self) -> StoreResult<Vec<Host>> {
-                Ok(sqlx::query_as::<_, Host>("SELECT id, name, created_at, last_seen_at FROM hosts ORDER BY name")
+                Ok(sqlx::query_as::<_, Host>(concat!("SELECT ", $crate::store::shared::host_columns!(), " FROM hosts ORDER BY name"))
                     .fetch_all(self.r())
                     .await?)
             }
@@ -526,6 +596,150 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn host(&self, id: i64) -> StoreResult<Option<Host>> {
+                Ok(sqlx::query_as::<_, Host>(concat!("SELECT ", $crate::store::shared::host_columns!(), " FROM hosts WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.r())
+                    .await?)
+            }
+
+            async fn create_agent_host(&self, name: &str, token_hash: &str, created_by: &str, now: i64) -> StoreResult<Host> {
+                Ok(sqlx::query_as::<_, Host>(concat!(
+                    "INSERT INTO hosts (name, created_at, agent_token_hash, created_by) VALUES ($1, $2, $3, $4) RETURNING ",
+                    $crate::store::shared::host_columns!()
+                ))
+                .bind(name)
+                .bind(now)
+                .bind(token_hash)
+                .bind(created_by)
+                .fetch_one(self.w())
+                .await?)
+            }
+
+            async fn host_by_agent_token(&self, token_hash: &str) -> StoreResult<Option<Host>> {
+                Ok(sqlx::query_as::<_, Host>(concat!("SELECT ", $crate::store::shared::host_columns!(), " FROM hosts WHERE agent_token_hash = $1"))
+                    .bind(token_hash)
+                    .fetch_optional(self.r())
+                    .await?)
+            }
+
+            async fn agent_token_retired(&self, token_hash: &str) -> StoreResult<bool> {
+                // COUNT: an integer literal is INT4 on PostgreSQL and would not decode as i64.
+                let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM retired_agent_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_one(self.r())
+                    .await?;
+                Ok(found > 0)
+            }
+
+            async fn set_agent_token(&self, host_id: i64, token_hash: &str) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE hosts SET agent_token_hash = $1 WHERE id = $2")
+                    .bind(token_hash)
+                    .bind(host_id)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn delete_host(&self, host_id: i64, now: i64) -> StoreResult<bool> {
+                let mut tx = self.w().begin().await?;
+                // The token is remembered so the host's agent hears "deleted", not "wrong token".
+                sqlx::query(
+                    "INSERT INTO retired_agent_tokens (token_hash, host_name, retired_at) \
+                     SELECT agent_token_hash, name, $1 FROM hosts WHERE id = $2 AND agent_token_hash IS NOT NULL \
+                     ON CONFLICT (token_hash) DO NOTHING",
+                )
+                .bind(now)
+                .bind(host_id)
+                .execute(&mut *tx)
+                .await?;
+                // Samples, rollups, alerts, rule state and batch ids go with it (ON DELETE CASCADE).
+                let r = sqlx::query("DELETE FROM hosts WHERE id = $1")
+                    .bind(host_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn ingest(&self, batches: &[IngestBatch], now: i64) -> StoreResult<Vec<IngestOutcome>> {
+                let mut outcomes = vec![IngestOutcome::HostGone; batches.len()];
+                if batches.is_empty() {
+                    return Ok(outcomes);
+                }
+                // Hosts in id order: two replicas committing batches of the same hosts take
+                // the row locks in the same order and cannot deadlock each other.
+                let mut order: Vec<usize> = (0..batches.len()).collect();
+                order.sort_by_key(|&i| batches[i].host_id);
+                let mut tx = self.w().begin().await?;
+                for i in order {
+                    let b = &batches[i];
+                    // A talking agent is alive even when it resends a batch; the server's
+                    // clock decides, so a skewed agent clock cannot fake liveness.
+                    let alive = sqlx::query(
+                        "UPDATE hosts SET last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
+                         agent_version = COALESCE($2, agent_version), interval_ms = COALESCE($3, interval_ms) WHERE id = $4",
+                    )
+                    .bind(now)
+                    .bind(b.agent_version.as_deref())
+                    .bind(b.interval_ms)
+                    .bind(b.host_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        > 0;
+                    if !alive {
+                        continue;
+                    }
+                    let fresh = sqlx::query(
+                        "INSERT INTO ingest_batches (host_id, batch_id, received_at, rows) VALUES ($1, $2, $3, 0) \
+                         ON CONFLICT (host_id, batch_id) DO NOTHING",
+                    )
+                    .bind(b.host_id)
+                    .bind(&b.batch_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        > 0;
+                    if !fresh {
+                        outcomes[i] = IngestOutcome::Duplicate;
+                        continue;
+                    }
+                    let inserted = Self::insert_new_samples(&mut tx, &b.samples).await?;
+                    for (sql, step) in [
+                        ($crate::store::shared::ROLLUP_1M_MERGE, 60_000_i64),
+                        ($crate::store::shared::ROLLUP_1H_MERGE, 3_600_000_i64),
+                    ] {
+                        for (bucket, acc) in $crate::store::shared::rollup_buckets(&inserted, step) {
+                            let mut q = sqlx::query(sql).bind(b.host_id).bind(bucket).bind(acc.n);
+                            for m in 0..$crate::store::shared::ROLLUP_METRICS {
+                                q = q.bind(acc.min[m]).bind(acc.max[m]).bind(acc.sum[m]);
+                            }
+                            q.execute(&mut *tx).await?;
+                        }
+                    }
+                    let accepted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
+                    sqlx::query("UPDATE ingest_batches SET rows = $1 WHERE host_id = $2 AND batch_id = $3")
+                        .bind(accepted)
+                        .bind(b.host_id)
+                        .bind(&b.batch_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    outcomes[i] = IngestOutcome::Stored { accepted: inserted.len() as u64 };
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn purge_ingest_batches(&self, older_than: i64) -> StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM ingest_batches WHERE received_at < $1")
+                    .bind(older_than)
+                    .execute(self.w())
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
             async fn global_thresholds(&self) -> StoreResult<ThresholdPair> {
                 let row: Option<(f64, f64)> = sqlx::query_as("SELECT cpu, memory FROM global_thresholds WHERE id = 1")
                     .fetch_optional(self.r())
@@ -735,4 +949,4 @@ macro_rules! impl_store {
 }
 
 pub(super) use impl_store;
-pub(crate) use {alert_select, analysis_columns, sample_columns, user_columns};
+pub(crate) use {alert_select, analysis_columns, host_columns, sample_columns, user_columns};

@@ -21,6 +21,12 @@ impl Stop {
         *self.0.borrow()
     }
 
+    /// Resolves once the stop signal is given (at once if it already was).
+    pub async fn stopped(&mut self) {
+        // An error means the sender is gone, which can only happen at shutdown too.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+
     /// Sleeps for `d`; returns false if the stop signal came first.
     pub async fn sleep(&mut self, d: Duration) -> bool {
         if *self.0.borrow() {

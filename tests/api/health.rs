@@ -58,6 +58,11 @@ async fn openapi_lists_every_route() {
         ("/deliveries", &["get"]),
         ("/deliveries/{id}", &["get"]),
         ("/deliveries/{id}/retry", &["post"]),
+        ("/hosts", &["get"]),
+        ("/admin/hosts", &["get", "post"]),
+        ("/admin/hosts/{id}", &["delete"]),
+        ("/admin/hosts/{id}/token", &["post"]),
+        ("/ingest", &["post"]),
     ];
     for (path, methods) in expected {
         let item = paths
@@ -80,7 +85,7 @@ async fn openapi_lists_every_route() {
     );
     // The security schemes the API uses are declared.
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
-    for s in ["token", "bearer", "admin_token"] {
+    for s in ["token", "bearer", "admin_token", "agent_token"] {
         assert!(schemes.contains_key(s), "security scheme {s} missing");
     }
 }

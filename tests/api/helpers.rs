@@ -138,7 +138,12 @@ pub struct TestApp {
     pub local_host: String,
     pub database_url: String,
     pub engine: Engine,
+    /// What the server was started with (for `restart_server`).
+    pub settings: Settings,
+    /// The running server's ingest counters.
+    pub ingest_stats: Arc<watchpost::ingest::IngestStats>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Declared last so the server is told to stop before the database goes away.
     _guard: DbGuard,
 }
@@ -172,15 +177,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (database_url, guard) = fresh_database().await;
     let mut settings = test_settings(&database_url);
     configure(&mut settings);
-    let app = App::build(settings)
+    let app = App::build(settings.clone())
         .await
         .unwrap_or_else(|e| panic!("App::build failed: {e:#}"));
     let port = app.port();
     let store = app.store();
     let local_host_id = app.state().local_host_id;
     let local_host = app.state().local_host.to_string();
+    let ingest_stats = app.state().ingest_stats.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
+    let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -198,7 +204,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         local_host,
         database_url,
         engine,
+        settings,
+        ingest_stats,
         shutdown: Some(tx),
+        server: Some(server),
         _guard: guard,
     }
 }
@@ -239,6 +248,36 @@ pub fn sample(host_id: i64, ts: i64, cpu: f64, memory: f64) -> Sample {
 }
 
 impl TestApp {
+    /// Stops the server as SIGTERM would and waits until it is down; the database stays.
+    pub async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task panicked")
+                .unwrap_or_else(|e| panic!("server failed: {e:#}"));
+        }
+    }
+
+    /// Starts a new server on the same database and the same port (after `stop_server`).
+    pub async fn restart_server(&mut self) {
+        assert!(self.server.is_none(), "stop the server first");
+        let mut settings = self.settings.clone();
+        settings.bind = self.addr.to_string();
+        let app = App::build(settings)
+            .await
+            .unwrap_or_else(|e| panic!("App::build (restart) failed: {e:#}"));
+        self.store = app.store();
+        self.ingest_stats = app.state().ingest_stats.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        })));
+        self.shutdown = Some(tx);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }

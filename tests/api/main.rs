@@ -1,4 +1,5 @@
 mod admin;
+mod agent;
 mod alerts;
 mod analyze_cli;
 mod auth;
@@ -8,6 +9,8 @@ mod browser_support;
 mod errors;
 mod health;
 mod helpers;
+mod hosts_page;
+mod ingest;
 mod lock;
 mod logs;
 mod logs_store;

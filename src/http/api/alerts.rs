@@ -102,6 +102,8 @@ pub struct SummaryQuery {
     /// How many recent alert timestamps to list, 1–1000 (default 5).
     #[param(minimum = 1, maximum = 1000)]
     pub n: Option<i64>,
+    /// Host whose samples the load figures describe (default: the host this server runs on).
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,7 +113,7 @@ pub struct Summary {
     pub breakdown: BTreeMap<String, i64>,
     /// Newest first, RFC 3339 UTC.
     pub last_alert_timestamps: Vec<String>,
-    /// Mean CPU percent of the last 10 samples of the local host (null without samples).
+    /// Mean CPU percent of the last 10 samples of `host` (null without samples).
     pub avg_last_10_cpu: Option<f64>,
     pub avg_last_10_memory: Option<f64>,
     /// Alerts still firing.
@@ -135,6 +137,7 @@ fn round2(v: Option<f64>) -> Option<f64> {
     responses(
         (status = 200, description = "Summary", body = Summary),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 404, description = "Unknown host", body = ErrorBody),
         (status = 422, description = "Invalid n", body = ErrorBody),
     ))]
 pub async fn summary(
@@ -149,9 +152,11 @@ pub async fn summary(
     };
     let now = now_ms();
     let stats = state.store.alert_stats(user.user.id, n).await?;
+    let (host_id, host) =
+        crate::http::api::metrics::resolve_host(&state, q.host.as_deref()).await?;
     let samples = state
         .store
-        .sample_stats(state.local_host_id, 10, now - 86_400_000)
+        .sample_stats(host_id, 10, now - 86_400_000)
         .await?;
     let host_count = state.store.host_count().await?;
     let mut breakdown: BTreeMap<String, i64> = MetricKind::ALL
@@ -174,7 +179,7 @@ pub async fn summary(
         peak_memory_24h: samples.peak_memory_24h,
         samples_24h: samples.count_24h,
         last_sample_at: samples.latest_ts.map(format_rfc3339),
-        host: state.local_host.to_string(),
+        host,
         host_count,
         generated_at: format_rfc3339(now),
     }))

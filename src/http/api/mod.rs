@@ -5,6 +5,8 @@ pub mod auth;
 pub mod channels;
 pub mod deliveries;
 pub mod health;
+pub mod hosts;
+pub mod ingest;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;

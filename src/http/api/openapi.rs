@@ -1,7 +1,8 @@
 //! The OpenAPI 3 document served at `/openapi.json`.
 
 use super::{
-    alerts, auth, channels, deliveries, health, logs, metrics, prometheus, rules, thresholds,
+    alerts, auth, channels, deliveries, health, hosts, ingest, logs, metrics, prometheus, rules,
+    thresholds,
 };
 use crate::http::error::ErrorBody;
 use axum::Json;
@@ -41,6 +42,17 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "agent_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A host's agent token from POST /admin/hosts (not a user token)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "admin_token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "x-admin-token",
@@ -64,6 +76,8 @@ impl Modify for SecuritySchemes {
         channels::test, channels::rotate_secret,
         deliveries::list, deliveries::get, deliveries::retry,
         logs::analyze, logs::list, logs::get_one, logs::delete,
+        hosts::list, hosts::admin_list, hosts::create, hosts::rotate_token, hosts::delete,
+        ingest::ingest,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

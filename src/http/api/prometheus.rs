@@ -4,6 +4,7 @@
 use crate::auth::tokens::secrets_equal;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::state::AppState;
+use crate::ingest::IngestStatsSnapshot;
 use crate::prom::text::{Encoder, Kind, CONTENT_TYPE};
 use crate::store::{Backend, HostSample, OutboxStats, PoolStats, Sample};
 use axum::extract::State;
@@ -140,6 +141,7 @@ pub async fn scrape(
         outbox: outbox.as_ref(),
         pools: &state.store.pool_stats(),
         metrics: &state.metrics,
+        ingest: state.ingest_stats.snapshot(),
     });
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
@@ -177,6 +179,7 @@ pub struct Scrape<'a> {
     pub outbox: Option<&'a OutboxStats>,
     pub pools: &'a [PoolStats],
     pub metrics: &'a crate::prom::Metrics,
+    pub ingest: IngestStatsSnapshot,
 }
 
 /// Renders a scrape. Every family is announced even when it has no samples, so the set of
@@ -276,6 +279,49 @@ pub fn render(s: &Scrape<'_>) -> String {
         }
     }
 
+    let i = &s.ingest;
+    let ingest_counters: [(&str, &str, u64); 7] = [
+        (
+            "watchpost_ingest_batches_total",
+            "Agent batches stored by POST /ingest (retries not counted).",
+            i.batches,
+        ),
+        (
+            "watchpost_ingest_rows_total",
+            "Sample rows stored by POST /ingest.",
+            i.rows,
+        ),
+        (
+            "watchpost_ingest_duplicate_batches_total",
+            "Retried agent batches recognised by their batch id and not stored again.",
+            i.duplicates,
+        ),
+        (
+            "watchpost_ingest_rejected_total",
+            "Ingest requests refused before queueing (bad token, deleted host, invalid batch).",
+            i.rejected,
+        ),
+        (
+            "watchpost_ingest_busy_total",
+            "Ingest requests answered 503 because the writer's queue was full.",
+            i.busy,
+        ),
+        (
+            "watchpost_ingest_commits_total",
+            "Group-commit transactions committed by the ingest writer.",
+            i.commits,
+        ),
+        (
+            "watchpost_ingest_failed_commits_total",
+            "Ingest transactions that failed (every request in them got a 503).",
+            i.failed_commits,
+        ),
+    ];
+    for (name, help, value) in ingest_counters {
+        enc.family(name, Kind::Counter, help);
+        enc.sample_u64(name, &[], value);
+    }
+
     s.metrics.render(&mut enc);
     enc.finish()
 }
@@ -305,6 +351,7 @@ mod tests {
             outbox: None,
             pools: &[],
             metrics: &metrics,
+            ingest: IngestStatsSnapshot::default(),
         });
         let label = r#"{host="we\"ird\\host\nname"}"#;
         assert!(

@@ -135,7 +135,7 @@ pub async fn elevate(
 }
 
 /// The 403 page for a session that is not an admin session, if it is not.
-fn refuse_unless_admin(ctx: &Ctx) -> Option<Response> {
+pub(super) fn refuse_unless_admin(ctx: &Ctx) -> Option<Response> {
     (!ctx.admin).then(|| error_page(StatusCode::FORBIDDEN, "This needs an admin session.", ctx))
 }
 

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod auth;
 pub mod channels;
 pub mod deliveries;
+pub mod hosts;
 pub mod logs;
 pub mod overview;
 pub mod render;
@@ -108,6 +109,14 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
         .route(
             "/dashboard/admin/users/{id}/{action}",
             post(admin::user_action),
+        )
+        .route(
+            "/dashboard/admin/hosts",
+            get(hosts::hosts).post(hosts::create),
+        )
+        .route(
+            "/dashboard/admin/hosts/{id}/{action}",
+            post(hosts::host_action),
         )
         .route(
             "/dashboard/{*rest}",

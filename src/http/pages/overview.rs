@@ -176,14 +176,18 @@ pub async fn host_card(
         .await?
         .into_iter()
         .next();
-    let tick = i64::try_from(state.settings.interval_ms)
-        .unwrap_or(1000)
-        .max(1000);
-    let status = match host.last_seen_at {
-        Some(t) if now - t <= 5 * tick => "up",
-        Some(t) if now - t <= 60 * tick => "stale",
-        _ => "down",
-    };
+    // Agents report their own period; hosts a server samples run at ours.
+    let interval = host
+        .interval_ms
+        .unwrap_or_else(|| i64::try_from(state.settings.interval_ms).unwrap_or(1000));
+    let status = crate::domain::HostStatus::of(
+        host.last_seen_at,
+        interval,
+        now,
+        state.settings.host_stale_intervals,
+        state.settings.host_down_intervals,
+    )
+    .as_str();
     let stats = match &latest {
         Some(s) => vec![
             ("CPU", format!("{:.1} %", s.cpu)),
