@@ -51,6 +51,34 @@ pub(super) const SAMPLE_INSERT: &str = concat!(
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
     "ON CONFLICT (host_id, ts) DO NOTHING"
 );
+/// Binds a sample's columns in [`SAMPLE_INSERT`] order, for either engine.
+pub(super) fn bind_sample<'q, DB: sqlx::Database>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    s: &crate::store::Sample,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(s.host_id)
+        .bind(s.ts)
+        .bind(s.cpu)
+        .bind(s.memory)
+        .bind(s.memory_used)
+        .bind(s.memory_total)
+        .bind(s.swap)
+        .bind(s.load1)
+        .bind(s.load5)
+        .bind(s.load15)
+        .bind(s.disk)
+        .bind(s.disk_read_bps)
+        .bind(s.disk_write_bps)
+        .bind(s.net_rx_bps)
+        .bind(s.net_tx_bps)
+        .bind(s.processes)
+        .bind(s.uptime)
+}
+
 /// How many metrics the rollup tiers keep (min/max/sum each), in `ROLLUP_*_MERGE` order.
 pub(super) const ROLLUP_METRICS: usize = 7;
 
@@ -438,32 +466,13 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let mut tx = self.w().begin().await?;
-                let sql = concat!(
-                    "INSERT INTO samples (", $crate::store::shared::sample_columns!(), ") ",
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
-                    "ON CONFLICT (host_id, ts) DO NOTHING"
-                );
                 let mut last_seen: std::collections::BTreeMap<i64, i64> = Default::default();
                 for s in samples {
-                    let inserted = sqlx::query(sql)
-                        .bind(s.host_id)
-                        .bind(s.ts)
-                        .bind(s.cpu)
-                        .bind(s.memory)
-                        .bind(s.memory_used)
-                        .bind(s.memory_total)
-                        .bind(s.swap)
-                        .bind(s.load1)
-                        .bind(s.load5)
-                        .bind(s.load15)
-                        .bind(s.disk)
-                        .bind(s.disk_read_bps)
-                        .bind(s.disk_write_bps)
-                        .bind(s.net_rx_bps)
-                        .bind(s.net_tx_bps)
-                        .bind(s.processes)
-                        .bind(s.uptime)
-                        .execute(&mut *tx)
+                    let inserted = $crate::store::shared::bind_sample(
+                        sqlx::query($crate::store::shared::SAMPLE_INSERT),
+                        s,
+                    )
+                    .execute(&mut *tx)
                         .await?;
                     // A duplicate (retried) sample must not be counted twice in rollups.
                     if inserted.rows_affected() == 0 {

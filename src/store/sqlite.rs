@@ -122,24 +122,7 @@ impl SqliteStore {
     ) -> Result<Vec<&'s Sample>, sqlx::Error> {
         let mut inserted = Vec::with_capacity(samples.len());
         for s in samples {
-            let done = sqlx::query(super::shared::SAMPLE_INSERT)
-                .bind(s.host_id)
-                .bind(s.ts)
-                .bind(s.cpu)
-                .bind(s.memory)
-                .bind(s.memory_used)
-                .bind(s.memory_total)
-                .bind(s.swap)
-                .bind(s.load1)
-                .bind(s.load5)
-                .bind(s.load15)
-                .bind(s.disk)
-                .bind(s.disk_read_bps)
-                .bind(s.disk_write_bps)
-                .bind(s.net_rx_bps)
-                .bind(s.net_tx_bps)
-                .bind(s.processes)
-                .bind(s.uptime)
+            let done = super::shared::bind_sample(sqlx::query(super::shared::SAMPLE_INSERT), s)
                 .execute(&mut **tx)
                 .await?;
             if done.rows_affected() > 0 {
