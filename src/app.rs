@@ -129,6 +129,20 @@ impl App {
                 notifier.run(state.notify_wake.clone(), stop.clone()),
             ));
         }
+        // Every replica runs it; only the lease holder evaluates, the others wait to
+        // take over.
+        if settings.leader_jobs {
+            let timing = tasks::agent_alerts::Timing::default();
+            let agent_alerts = tasks::agent_alerts::AgentAlerts::new(
+                state.store.clone(),
+                tasks::agent_alerts::holder_name(&state.local_host),
+                timing.ttl,
+                i64::try_from(settings.interval_ms).unwrap_or(1000),
+            )
+            .with_wake(state.notify_wake.clone())
+            .with_metrics(state.metrics.clone());
+            handles.push(tokio::spawn(agent_alerts.run(timing, stop.clone())));
+        }
         let window_ms =
             i64::try_from(settings.login_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let batch_retention_ms = i64::try_from(

@@ -319,6 +319,9 @@ pub struct Overrides {
     /// Run the notification worker in this process.
     #[arg(long, env = "WATCHPOST_NOTIFIER", global = true)]
     pub notifier: Option<bool>,
+    /// Take part in the one-replica-at-a-time jobs (agent alerts, retention).
+    #[arg(long, env = "WATCHPOST_LEADER_JOBS", global = true)]
+    pub leader_jobs: Option<bool>,
     /// Deliveries sent concurrently by one worker.
     #[arg(long, env = "WATCHPOST_NOTIFY_CONCURRENCY", global = true)]
     pub notify_concurrency: Option<usize>,

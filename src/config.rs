@@ -108,6 +108,9 @@ pub struct Settings {
     pub allow_private_webhooks: bool,
     /// Run the notification worker in this process.
     pub notifier: bool,
+    /// Take part in the jobs one replica runs at a time (alert evaluation for agent
+    /// hosts, retention): off for a replica that should only serve requests.
+    pub leader_jobs: bool,
     pub notify_concurrency: usize,
     /// Largest log upload to `/logs/analyze` (after which 413), bytes as received.
     pub log_upload_max_bytes: u64,
@@ -184,6 +187,7 @@ impl Default for Settings {
             webhook_timeout_secs: 10,
             allow_private_webhooks: false,
             notifier: true,
+            leader_jobs: true,
             notify_concurrency: 8,
             log_upload_max_bytes: 256 << 20,
             log_json_max_bytes: 32 << 20,
@@ -305,6 +309,7 @@ impl Settings {
             webhook_timeout_secs,
             allow_private_webhooks,
             notifier,
+            leader_jobs,
             notify_concurrency,
             log_upload_max_bytes,
             log_json_max_bytes,

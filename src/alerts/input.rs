@@ -77,7 +77,7 @@ pub fn validate(d: RuleDraft, managed: Option<&Rule>) -> Result<RuleInput, Parse
     if let Some(m) = managed {
         if m.metric != metric.as_str() || m.comparison != comparison.as_str() {
             return Err(ParseError::new(
-                "this rule mirrors the thresholds settings: its metric and comparison cannot change",
+                "this is a built-in rule: its metric and comparison cannot change",
             ));
         }
     }

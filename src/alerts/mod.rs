@@ -185,6 +185,33 @@ impl Evaluator {
         out
     }
 
+    /// Judges the `missed_intervals` rules for one host: `missed` is how many reporting
+    /// intervals it has been silent at `now`. Called on every evaluation round for each
+    /// agent host, so a host that comes back resolves its alert on the next round.
+    pub fn observe_silence(
+        &mut self,
+        host_id: i64,
+        missed: f64,
+        rules: &[RuleSpec],
+        now: i64,
+    ) -> Vec<Change> {
+        let mut out = Vec::new();
+        if !missed.is_finite() {
+            return out;
+        }
+        for rule in rules
+            .iter()
+            .filter(|r| r.metric == RuleMetric::MissedIntervals && r.applies_to(host_id))
+        {
+            let key = StateKey {
+                rule_id: rule.id,
+                host_id,
+            };
+            self.step(key, rule, missed, now, now, &mut out);
+        }
+        out
+    }
+
     fn step(
         &mut self,
         key: StateKey,

@@ -21,10 +21,13 @@ pub enum RuleMetric {
     NetTxBps,
     Processes,
     MemoryUsed,
+    /// Reporting intervals an agent host has missed: judged on the clock, not on samples
+    /// (a silent host sends none), by the replica that evaluates agent hosts.
+    MissedIntervals,
 }
 
 impl RuleMetric {
-    pub const ALL: [RuleMetric; 13] = [
+    pub const ALL: [RuleMetric; 14] = [
         RuleMetric::Cpu,
         RuleMetric::Memory,
         RuleMetric::Swap,
@@ -38,6 +41,7 @@ impl RuleMetric {
         RuleMetric::NetTxBps,
         RuleMetric::Processes,
         RuleMetric::MemoryUsed,
+        RuleMetric::MissedIntervals,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl RuleMetric {
             RuleMetric::NetTxBps => "net_tx_bps",
             RuleMetric::Processes => "processes",
             RuleMetric::MemoryUsed => "memory_used",
+            RuleMetric::MissedIntervals => "missed_intervals",
         }
     }
 
@@ -73,6 +78,7 @@ impl RuleMetric {
             RuleMetric::NetTxBps => "Network sent, bytes/s",
             RuleMetric::Processes => "Processes",
             RuleMetric::MemoryUsed => "Memory used, bytes",
+            RuleMetric::MissedIntervals => "Missed reports (agent hosts)",
         }
     }
 
@@ -103,6 +109,8 @@ impl RuleMetric {
             RuleMetric::NetTxBps => s.net_tx_bps,
             RuleMetric::Processes => s.processes as f64,
             RuleMetric::MemoryUsed => s.memory_used as f64,
+            // Not a property of any sample: `Evaluator::observe_silence` supplies it.
+            RuleMetric::MissedIntervals => f64::NAN,
         }
     }
 }

@@ -79,6 +79,15 @@ impl HostStatus {
     }
 }
 
+/// Whole reporting intervals a host has been silent at `now` (what the `missed_intervals`
+/// rule metric measures); `None` for a host that never reported.
+pub fn missed_intervals(last_seen: Option<i64>, interval_ms: i64, now: i64) -> Option<f64> {
+    let seen = last_seen?;
+    // The same floor as `HostStatus::of`: below a second, jitter looks like silence.
+    let interval = interval_ms.max(1000);
+    Some((now.saturating_sub(seen).max(0) / interval) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

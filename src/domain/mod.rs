@@ -7,7 +7,7 @@ mod threshold;
 mod time;
 mod username;
 
-pub use host::{HostName, HostStatus};
+pub use host::{missed_intervals, HostName, HostStatus};
 pub use metric::MetricKind;
 pub use password::Password;
 pub use threshold::Threshold;

@@ -276,6 +276,28 @@ pub trait Store: Send + Sync + 'static {
         changes: &[RuleChange],
         now: i64,
     ) -> StoreResult<(Vec<i64>, usize)>;
+    /// `apply_rule_changes` for the holder of a lease: commits only while `fence.holder`
+    /// still holds `fence.lease` (renewing it to `fence.expires_at`) and stores the
+    /// per-host evaluation cursors with the changes. `None`: the lease was lost, nothing
+    /// was written.
+    async fn apply_fenced_rule_changes(
+        &self,
+        changes: &[RuleChange],
+        fence: &Fence,
+        now: i64,
+    ) -> StoreResult<Option<(Vec<i64>, usize)>>;
+
+    // Leases: jobs that run on one replica at a time.
+    /// Takes the lease `name` for `holder` (or renews it) until `now + ttl_ms`; false
+    /// while another holder's lease has not expired.
+    async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64)
+        -> StoreResult<bool>;
+    /// Gives the lease up at once (on shutdown), so another replica need not wait it out.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>>;
+    /// Samples of agent hosts newer than both the host's evaluation cursor and `floor`,
+    /// oldest first, at most `limit`.
+    async fn unevaluated_agent_samples(&self, floor: i64, limit: i64) -> StoreResult<Vec<Sample>>;
 
     // Channels
     async fn list_channels(&self, scope: Scope) -> StoreResult<Vec<Channel>>;

@@ -489,3 +489,23 @@ pub struct NewLogAnalysis {
     pub levels: String,
     pub report: String,
 }
+
+/// A job lease: `holder` runs the job until `expires_at` unless it renews.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub acquired_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a lease holder's write is conditional on, and the evaluation cursors it moves.
+#[derive(Debug, Clone, Default)]
+pub struct Fence {
+    pub lease: String,
+    pub holder: String,
+    /// The lease is renewed to this time by the same transaction.
+    pub expires_at: i64,
+    /// (host id, newest sample time evaluated).
+    pub cursors: Vec<(i64, i64)>,
+}

@@ -227,15 +227,40 @@ macro_rules! impl_outbox {
                 .await?)
             }
 
-            async fn apply_rule_changes_impl(&self, changes: &[RuleChange], now: i64) -> StoreResult<(Vec<i64>, usize)> {
-                if changes.is_empty() {
-                    return Ok((Vec::new(), 0));
+            /// With a fence, the changes only commit while its holder still holds its
+            /// lease (renewed in the same transaction), and its per-host evaluation cursors
+            /// commit with them: `None` means the lease was lost and nothing was written.
+            async fn apply_rule_changes_impl(&self, changes: &[RuleChange], now: i64, fence: Option<&Fence>) -> StoreResult<Option<(Vec<i64>, usize)>> {
+                if changes.is_empty() && fence.is_none() {
+                    return Ok(Some((Vec::new(), 0)));
                 }
                 const SAVE: &str = "INSERT INTO rule_state (rule_id, host_id, state, active_since, alert_id, clear_since, last_notified_at, peak) \
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (rule_id, host_id) DO UPDATE SET state = excluded.state, \
                     active_since = excluded.active_since, alert_id = excluded.alert_id, clear_since = excluded.clear_since, \
                     last_notified_at = excluded.last_notified_at, peak = excluded.peak";
                 let mut tx = self.w().begin().await?;
+                if let Some(f) = fence {
+                    // Renewing first also takes the lease row's lock (PostgreSQL), so a
+                    // replica that takes the lease over waits for this transaction.
+                    let renewed = sqlx::query(
+                        "UPDATE leases SET expires_at = $1 WHERE name = $2 AND holder = $3 AND expires_at >= $4",
+                    )
+                    .bind(f.expires_at)
+                    .bind(&f.lease)
+                    .bind(&f.holder)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if renewed.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    if !f.cursors.is_empty() {
+                        // One statement for every host, as a JSON array of [id, ts] pairs.
+                        let pairs = serde_json::to_string(&f.cursors).map_err(|e| StoreError::Other(e.to_string()))?;
+                        sqlx::query(Self::CURSORS_SQL).bind(pairs).execute(&mut *tx).await?;
+                    }
+                }
                 let mut fired_ids = Vec::new();
                 // Alerts fired earlier in this batch, for states that also resolve in it.
                 let mut batch: std::collections::HashMap<(i64, i64), i64> = Default::default();
@@ -335,7 +360,53 @@ macro_rules! impl_outbox {
                     }
                 }
                 tx.commit().await?;
-                Ok((fired_ids, queued))
+                Ok(Some((fired_ids, queued)))
+            }
+
+            async fn try_lease_impl(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StoreResult<bool> {
+                // One statement, so two replicas racing for an expired lease cannot both
+                // win: the row is inserted once, or updated by whoever locks it first and
+                // then fails the other's WHERE.
+                let r = sqlx::query(
+                    "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, \
+                     acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at ELSE excluded.acquired_at END \
+                     WHERE leases.holder = excluded.holder OR leases.expires_at < excluded.acquired_at",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(now)
+                .bind(now.saturating_add(ttl_ms))
+                .execute(self.w())
+                .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn release_lease_impl(&self, name: &str, holder: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                    .bind(name)
+                    .bind(holder)
+                    .execute(self.w())
+                    .await?;
+                Ok(())
+            }
+
+            async fn lease_impl(&self, name: &str) -> StoreResult<Option<Lease>> {
+                Ok(sqlx::query_as::<_, Lease>("SELECT name, holder, acquired_at, expires_at FROM leases WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.r())
+                    .await?)
+            }
+
+            async fn unevaluated_agent_samples_impl(&self, floor: i64, limit: i64) -> StoreResult<Vec<Sample>> {
+                // Per agent host, a range scan of its (host_id, ts) key from its own
+                // cursor: the cost follows the new rows, not the hosts' history. Each
+                // engine spells the join so its planner cannot pick a full scan.
+                Ok(sqlx::query_as::<_, Sample>(Self::UNEVALUATED_SQL)
+                .bind(floor)
+                .bind(limit)
+                .fetch_all(self.r())
+                .await?)
             }
 
             async fn list_channels_impl(&self, scope: Scope) -> StoreResult<Vec<Channel>> {

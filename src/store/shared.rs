@@ -880,7 +880,16 @@ macro_rules! impl_store {
             async fn update_rule(&self, id: i64, input: &RuleInput, now: i64) -> StoreResult<Option<Rule>> { self.update_rule_impl(id, input, now).await }
             async fn delete_rule(&self, id: i64) -> StoreResult<bool> { self.delete_rule_impl(id).await }
             async fn rule_states(&self) -> StoreResult<Vec<RuleStateRow>> { self.rule_states_impl().await }
-            async fn apply_rule_changes(&self, changes: &[RuleChange], now: i64) -> StoreResult<(Vec<i64>, usize)> { self.apply_rule_changes_impl(changes, now).await }
+            async fn apply_rule_changes(&self, changes: &[RuleChange], now: i64) -> StoreResult<(Vec<i64>, usize)> {
+                Ok(self.apply_rule_changes_impl(changes, now, None).await?.unwrap_or_default())
+            }
+            async fn apply_fenced_rule_changes(&self, changes: &[RuleChange], fence: &Fence, now: i64) -> StoreResult<Option<(Vec<i64>, usize)>> {
+                self.apply_rule_changes_impl(changes, now, Some(fence)).await
+            }
+            async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StoreResult<bool> { self.try_lease_impl(name, holder, now, ttl_ms).await }
+            async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> { self.release_lease_impl(name, holder).await }
+            async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> { self.lease_impl(name).await }
+            async fn unevaluated_agent_samples(&self, floor: i64, limit: i64) -> StoreResult<Vec<Sample>> { self.unevaluated_agent_samples_impl(floor, limit).await }
             async fn list_channels(&self, scope: Scope) -> StoreResult<Vec<Channel>> { self.list_channels_impl(scope).await }
             async fn channel(&self, id: i64) -> StoreResult<Option<Channel>> { self.channel_impl(id).await }
             async fn create_channel(&self, owner_id: Option<i64>, input: &ChannelInput, secret: Option<&str>, now: i64) -> StoreResult<Channel> { self.create_channel_impl(owner_id, input, secret, now).await }

@@ -6,11 +6,20 @@ use crate::alerts::{
 };
 use crate::domain::format_rfc3339;
 use crate::store::{
-    NewAlert, Notification, Rule, RuleChange, RuleStateRow, Sample, Store, StoreResult,
+    Fence, NewAlert, Notification, Rule, RuleChange, RuleStateRow, Sample, Store, StoreResult,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// Which hosts' alerts an engine owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostScope {
+    All,
+    One(i64),
+    /// Every host that pushes through an agent.
+    Agents,
+}
 
 pub struct AlertEngine {
     store: Arc<dyn Store>,
@@ -22,9 +31,15 @@ pub struct AlertEngine {
     /// Wakes the notifier when deliveries were queued.
     wake: Option<Arc<Notify>>,
     host_names: HashMap<i64, String>,
-    /// The hosts this engine evaluates (`None`: all). Each process evaluates the hosts it
-    /// collects, so two processes never both own — and repeat — the same alert.
-    only_host: Option<i64>,
+    /// The hosts this engine evaluates. Each process evaluates the host it collects, and
+    /// the replica holding the agent-alerting lease evaluates the agent hosts, so two
+    /// engines never both own — and repeat — the same alert.
+    scope: HostScope,
+    /// Agent hosts as of the last round, with when each last reported and how often it
+    /// reports (for `missed_intervals`).
+    agents: HashMap<i64, (Option<i64>, i64)>,
+    /// The period assumed for an agent host that has not said its own.
+    default_interval_ms: i64,
     /// Where evaluation rounds are counted (`None`: not counted, as for `seed`).
     metrics: Option<Arc<crate::prom::Metrics>>,
 }
@@ -32,7 +47,24 @@ pub struct AlertEngine {
 impl AlertEngine {
     /// Resumes from the rule states and open alerts in the store.
     pub async fn new(store: Arc<dyn Store>) -> StoreResult<Self> {
-        let evaluator = load_evaluator(store.as_ref(), None).await?;
+        Self::scoped(store, HostScope::All).await
+    }
+
+    /// An engine for the samples of one host only (the collector's).
+    pub async fn for_host(store: Arc<dyn Store>, host_id: i64) -> StoreResult<Self> {
+        Self::scoped(store, HostScope::One(host_id)).await
+    }
+
+    /// An engine for every agent host: their samples, and their silence. Only the holder
+    /// of the agent-alerting lease runs one (see `tasks::agent_alerts`).
+    pub async fn for_agents(store: Arc<dyn Store>, default_interval_ms: i64) -> StoreResult<Self> {
+        let mut engine = Self::scoped(store, HostScope::Agents).await?;
+        engine.default_interval_ms = default_interval_ms.max(1);
+        Ok(engine)
+    }
+
+    async fn scoped(store: Arc<dyn Store>, scope: HostScope) -> StoreResult<Self> {
+        let evaluator = load_evaluator(store.as_ref(), scope).await?;
         Ok(Self {
             store,
             evaluator,
@@ -40,17 +72,11 @@ impl AlertEngine {
             notify: true,
             wake: None,
             host_names: HashMap::new(),
-            only_host: None,
+            scope,
+            agents: HashMap::new(),
+            default_interval_ms: 1000,
             metrics: None,
         })
-    }
-
-    /// An engine for the samples of one host only (the collector's).
-    pub async fn for_host(store: Arc<dyn Store>, host_id: i64) -> StoreResult<Self> {
-        let mut engine = Self::new(store).await?;
-        engine.only_host = Some(host_id);
-        engine.evaluator = load_evaluator(engine.store.as_ref(), Some(host_id)).await?;
-        Ok(engine)
     }
 
     /// Queue no notifications (replaying history).
@@ -84,15 +110,54 @@ impl AlertEngine {
         let hosts = self.store.list_hosts().await?;
         let ids: HashMap<&str, i64> = hosts.iter().map(|h| (h.name.as_str(), h.id)).collect();
         let specs = rules.iter().filter_map(|r| to_spec(r, &ids)).collect();
+        let agents: HashMap<i64, (Option<i64>, i64)> = hosts
+            .iter()
+            .filter(|h| h.has_agent_token)
+            .map(|h| {
+                let interval = h.interval_ms.unwrap_or(self.default_interval_ms);
+                (h.id, (h.last_seen_at, interval))
+            })
+            .collect();
+        if self.scope == HostScope::Agents && self.agents.keys().any(|id| !agents.contains_key(id))
+        {
+            // A host was deleted (its states and alerts went with it): start again from
+            // what the database holds rather than repeat alerts that no longer exist.
+            self.evaluator = load_evaluator(self.store.as_ref(), self.scope).await?;
+        }
+        self.agents = agents;
         self.host_names = hosts.into_iter().map(|h| (h.id, h.name)).collect();
         Ok(specs)
+    }
+
+    fn mine(&self, host_id: i64) -> bool {
+        match self.scope {
+            HostScope::All => true,
+            HostScope::One(h) => h == host_id,
+            HostScope::Agents => self.agents.contains_key(&host_id),
+        }
     }
 
     /// Evaluates samples (already stored) in order, then the clock at `now`; returns the
     /// changes that were persisted. If persisting fails nothing is lost: the state is
     /// reloaded from the database and the next samples decide again.
     pub async fn observe(&mut self, samples: &[Sample], now: i64) -> StoreResult<Vec<Change>> {
-        let result = self.evaluate_and_persist(samples, now).await;
+        let result = self.evaluate_and_persist(samples, None, now).await;
+        if let Some(m) = &self.metrics {
+            m.record_alert_evaluation(result.is_ok());
+        }
+        result.map(|c| c.unwrap_or_default())
+    }
+
+    /// `observe` for a lease holder: the changes (and `fence`'s cursors) commit only
+    /// while the lease is still held, renewing it. `None`: the lease was lost, nothing
+    /// was written, and this engine must be dropped.
+    pub async fn observe_fenced(
+        &mut self,
+        samples: &[Sample],
+        fence: Fence,
+        now: i64,
+    ) -> StoreResult<Option<Vec<Change>>> {
+        let result = self.evaluate_and_persist(samples, Some(fence), now).await;
         if let Some(m) = &self.metrics {
             m.record_alert_evaluation(result.is_ok());
         }
@@ -102,27 +167,50 @@ impl AlertEngine {
     async fn evaluate_and_persist(
         &mut self,
         samples: &[Sample],
+        fence: Option<Fence>,
         now: i64,
-    ) -> StoreResult<Vec<Change>> {
+    ) -> StoreResult<Option<Vec<Change>>> {
         if self.stale {
-            self.evaluator = load_evaluator(self.store.as_ref(), self.only_host).await?;
+            self.evaluator = load_evaluator(self.store.as_ref(), self.scope).await?;
             self.stale = false;
         }
         let rules = self.rules().await?;
         let mut changes = Vec::new();
-        for s in samples
-            .iter()
-            .filter(|s| self.only_host.is_none_or(|h| h == s.host_id))
-        {
-            changes.extend(self.evaluator.evaluate(s, &rules, now));
+        for s in samples {
+            if self.mine(s.host_id) {
+                changes.extend(self.evaluator.evaluate(s, &rules, now));
+            }
+        }
+        if self.scope == HostScope::Agents {
+            let mut agents: Vec<(i64, Option<i64>, i64)> = self
+                .agents
+                .iter()
+                .map(|(id, (seen, iv))| (*id, *seen, *iv))
+                .collect();
+            agents.sort_unstable();
+            for (host_id, seen, interval) in agents {
+                // A host that never reported has no silence to judge yet.
+                if let Some(missed) = crate::domain::missed_intervals(seen, interval, now) {
+                    changes.extend(self.evaluator.observe_silence(host_id, missed, &rules, now));
+                }
+            }
         }
         changes.extend(self.evaluator.tick(&rules, now));
-        if changes.is_empty() {
-            return Ok(changes);
+        if changes.is_empty() && fence.is_none() {
+            return Ok(Some(changes));
         }
         let rows: Vec<RuleChange> = changes.iter().map(|c| self.to_row(c, now)).collect();
-        match self.store.apply_rule_changes(&rows, now).await {
-            Ok((ids, queued)) => {
+        let applied = match &fence {
+            None => self.store.apply_rule_changes(&rows, now).await.map(Some),
+            Some(f) => self.store.apply_fenced_rule_changes(&rows, f, now).await,
+        };
+        match applied {
+            Ok(None) => {
+                // The decisions were not recorded: whoever holds the lease now decides.
+                self.stale = true;
+                Ok(None)
+            }
+            Ok(Some((ids, queued))) => {
                 let fired = changes.iter().filter_map(|c| match c {
                     Change::Fired { key, state } => Some((key, state)),
                     _ => None,
@@ -156,7 +244,7 @@ impl AlertEngine {
                         w.notify_one();
                     }
                 }
-                Ok(changes)
+                Ok(Some(changes))
             }
             Err(e) => {
                 self.stale = true;
@@ -304,8 +392,22 @@ pub fn to_spec(r: &Rule, host_ids: &HashMap<&str, i64>) -> Option<RuleSpec> {
 /// Rebuilds the evaluator from stored states, with each firing state's alert. An open
 /// alert without a state (its rule was deleted while the service was down) comes back as
 /// a firing state of a rule that no longer exists, so the first tick resolves it.
-async fn load_evaluator(store: &dyn Store, only_host: Option<i64>) -> StoreResult<Evaluator> {
-    let mine = |host_id: i64| only_host.is_none_or(|h| h == host_id);
+async fn load_evaluator(store: &dyn Store, scope: HostScope) -> StoreResult<Evaluator> {
+    let agents: std::collections::HashSet<i64> = match scope {
+        HostScope::Agents => store
+            .list_hosts()
+            .await?
+            .into_iter()
+            .filter(|h| h.has_agent_token)
+            .map(|h| h.id)
+            .collect(),
+        _ => Default::default(),
+    };
+    let mine = |host_id: i64| match scope {
+        HostScope::All => true,
+        HostScope::One(h) => h == host_id,
+        HostScope::Agents => agents.contains(&host_id),
+    };
     let mut states = store.rule_states().await?;
     states.retain(|s| mine(s.host_id));
     let mut open = store.open_alerts().await?;

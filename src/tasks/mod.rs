@@ -1,5 +1,6 @@
 //! Background work. Each task is a loop around a public `step()` that tests call directly.
 
+pub mod agent_alerts;
 pub mod alerting;
 pub mod collector;
 pub mod janitor;

@@ -1,5 +1,6 @@
 mod admin;
 mod agent;
+mod agent_alerts;
 mod alerts;
 mod analyze_cli;
 mod auth;

@@ -388,7 +388,7 @@ async fn pages_notify_managed_rules_keep_metric_and_cannot_be_deleted() {
     let id = cpu["id"].as_i64().unwrap();
 
     let body = full_page(b.get("/dashboard/rules").await, StatusCode::OK, "rules").await;
-    assert!(body.contains(r#"title="Mirrors the thresholds settings">thresholds</span>"#));
+    assert!(body.contains(r#"title="Managed by watchpost: cannot be deleted">thresholds</span>"#));
     let path = format!("/dashboard/rules/{id}");
     let body = full_page(b.get(&path).await, StatusCode::OK, "managed edit").await;
     assert!(
@@ -456,7 +456,8 @@ async fn pages_notify_admin_manages_global_rules() {
             .as_array()
             .unwrap()
             .len(),
-        2
+        3,
+        "the two threshold rules and the built-in host-down rule"
     );
 
     b.elevate().await;
@@ -467,6 +468,10 @@ async fn pages_notify_admin_manages_global_rules() {
     )
     .await;
     assert!(body.contains(r#"id="global-rules""#), "{body}");
+    assert!(
+        body.contains(r#"title="Managed by watchpost: cannot be deleted">built-in</span>"#),
+        "the host-down rule is marked built-in"
+    );
     assert!(
         body.contains("cpu &#62; 80") || body.contains("cpu &gt; 80"),
         "{body}"

@@ -56,7 +56,14 @@ async fn thresholds_appear_as_managed_rules_and_stay_in_sync() {
         .iter()
         .filter(|r| r["scope"] == "global" && r["managed"] == true)
         .collect();
-    assert_eq!(global.len(), 2, "{all:?}");
+    // The two thresholds, and the built-in rule for silent agent hosts.
+    assert_eq!(global.len(), 3, "{all:?}");
+    assert!(
+        global
+            .iter()
+            .any(|r| r["metric"] == "missed_intervals" && r["name"] == "Host down"),
+        "{all:?}"
+    );
     let cpu = global
         .iter()
         .find(|r| r["metric"] == "cpu")

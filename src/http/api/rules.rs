@@ -284,7 +284,7 @@ pub async fn delete(
     let rule = owned_rule(&state, &actor, id).await?;
     if rule.managed.is_some() {
         return Err(ApiError::Conflict(
-            "this rule mirrors the thresholds settings and cannot be deleted; disable it or change the thresholds",
+            "this is a built-in rule and cannot be deleted; disable it or change its threshold",
         ));
     }
     state.store.delete_rule(id).await?;

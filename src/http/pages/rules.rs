@@ -58,6 +58,8 @@ pub struct RuleRow {
     pub hosts: String,
     pub enabled: bool,
     pub managed: bool,
+    /// Badge for a managed rule: `thresholds` or `built-in`.
+    pub badge: &'static str,
     pub pending: usize,
     pub firing: usize,
 }
@@ -95,6 +97,11 @@ fn rule_row(r: Rule, states: &HashMap<i64, (usize, usize)>) -> RuleRow {
         },
         enabled: r.enabled,
         managed: r.managed.is_some(),
+        badge: if r.managed.as_deref() == Some("threshold") {
+            "thresholds"
+        } else {
+            "built-in"
+        },
         pending,
         firing,
     }
@@ -181,6 +188,8 @@ pub struct RuleFormView {
     pub hosts: String,
     pub enabled: bool,
     pub managed: bool,
+    /// A built-in rule that is not a threshold mirror (the "host down" rule).
+    pub builtin: bool,
     /// Offer the "global" checkbox (admin session, new rule).
     pub can_global: bool,
     pub global: bool,
@@ -248,6 +257,7 @@ fn form_view(
         hosts: v.hosts,
         enabled: v.enabled,
         managed: rule.is_some_and(|r| r.managed.is_some()),
+        builtin: rule.is_some_and(|r| r.managed.as_deref().is_some_and(|m| m != "threshold")),
         can_global,
         global: v.global,
         error,
@@ -522,7 +532,7 @@ pub async fn delete_rule(
     if rule.managed.is_some() {
         return Ok(error_page(
             StatusCode::CONFLICT,
-            "This rule mirrors the thresholds settings and cannot be deleted; disable it or change the thresholds.",
+            "This is a built-in rule and cannot be deleted; disable it or change its threshold.",
             &ctx,
         ));
     }
