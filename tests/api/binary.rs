@@ -33,7 +33,7 @@ const ENV_VARS: &[&str] = &[
     "ALERT_TO",
 ];
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     l.local_addr().unwrap().port()
 }
@@ -44,7 +44,7 @@ fn sqlite_url(dir: &Path, file: &str) -> String {
 
 /// A command for the binary, run in `dir`, with a clean environment and its output going
 /// to `<dir>/<name>.out` and `<dir>/<name>.err`.
-fn command(dir: &Path, name: &str) -> (Command, PathBuf, PathBuf) {
+pub(crate) fn command(dir: &Path, name: &str) -> (Command, PathBuf, PathBuf) {
     let mut cmd = Command::new(BIN);
     for v in ENV_VARS {
         cmd.env_remove(v);
@@ -58,7 +58,7 @@ fn command(dir: &Path, name: &str) -> (Command, PathBuf, PathBuf) {
     (cmd, out, err)
 }
 
-fn read(p: &Path) -> String {
+pub(crate) fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
 
@@ -115,11 +115,11 @@ async fn run(
 }
 
 /// A running server process; killed on drop if the test did not stop it.
-struct Server {
-    child: Child,
-    base_url: String,
-    stderr: PathBuf,
-    client: reqwest::Client,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base_url: String,
+    pub(crate) stderr: PathBuf,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Drop for Server {
@@ -132,7 +132,11 @@ impl Drop for Server {
 }
 
 impl Server {
-    async fn start(dir: &Path, name: &str, configure: impl FnOnce(&mut Command)) -> Server {
+    pub(crate) async fn start(
+        dir: &Path,
+        name: &str,
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
         let port = free_port();
         let (mut cmd, _out, err) = command(dir, name);
         cmd.arg("--bind").arg(format!("127.0.0.1:{port}"));

@@ -54,7 +54,7 @@ pub fn engine() -> Engine {
 }
 
 /// Keeps the test's database alive; removes it on drop.
-enum DbGuard {
+pub enum DbGuard {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },
 }
@@ -105,7 +105,7 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-async fn fresh_database() -> (String, DbGuard) {
+pub async fn fresh_database() -> (String, DbGuard) {
     match engine() {
         Engine::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -36,7 +36,7 @@ async fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> Response {
 }
 
 /// A sample on the wire; `salt` varies the values.
-fn wire(ts: i64, salt: f64) -> Value {
+pub(crate) fn wire(ts: i64, salt: f64) -> Value {
     json!({
         "ts": rfc3339(ts),
         "cpu": (salt * 7.0) % 100.0,

@@ -22,6 +22,7 @@ mod pages;
 mod pages_notify;
 mod prometheus;
 pub mod receivers;
+mod replicas;
 mod rollups;
 mod rules;
 mod server;
