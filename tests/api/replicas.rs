@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use watchpost::tasks::agent_alerts::LEASE;
 
+/// Acknowledged (time, cpu) samples per host id.
+type Acked = BTreeMap<i64, Vec<(i64, f64)>>;
+
 const HOSTS: usize = 8;
 const PERIOD_MS: i64 = 250;
 /// Samples per spell: hosts with an even index alternate 5 s at 95 % CPU, 5 s at 10 %.
@@ -23,7 +26,7 @@ const RUN: Duration = Duration::from_secs(30);
 const KILL_AFTER: Duration = Duration::from_secs(8);
 
 fn cpu_of(host_index: usize, i: i64) -> f64 {
-    if host_index % 2 == 0 && (i / SPELL) % 2 == 1 {
+    if host_index.is_multiple_of(2) && (i / SPELL) % 2 == 1 {
         95.0
     } else {
         10.0
@@ -134,7 +137,7 @@ async fn killing_the_lead_replica_loses_no_sample_and_no_alert() {
     }
 
     // The agents: one sample per period each, alternating between the replicas.
-    let acked: Arc<Mutex<BTreeMap<i64, Vec<(i64, f64)>>>> = Default::default();
+    let acked: Arc<Mutex<Acked>> = Default::default();
     let failed = Arc::new(Mutex::new(0usize));
     let t0 = now_ms();
     let started = Instant::now();
