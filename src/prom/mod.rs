@@ -43,6 +43,7 @@ pub const HTTP_REQUESTS: &str = "watchpost_http_requests_total";
 pub const HTTP_DURATION: &str = "watchpost_http_request_duration_seconds";
 pub const ALERT_EVALUATIONS: &str = "watchpost_alert_evaluations_total";
 pub const ALERT_EVALUATION_FAILURES: &str = "watchpost_alert_evaluation_failures_total";
+pub const LEASE_HELD: &str = "watchpost_lease_held";
 
 /// Counters and histograms of one running service. Cheap to update from any task: atomics,
 /// and one uncontended mutex per request.
@@ -51,6 +52,8 @@ pub struct Metrics {
     http: HttpMetrics,
     alert_evaluations: AtomicU64,
     alert_evaluation_failures: AtomicU64,
+    /// Whether this process holds the lease of each one-replica job (1/0).
+    leases: Mutex<std::collections::BTreeMap<&'static str, bool>>,
 }
 
 impl Metrics {
@@ -82,9 +85,33 @@ impl Metrics {
         }
     }
 
+    /// Records whether this process holds the lease `name` (a job runs once per
+    /// deployment; the gauge shows which replica runs it).
+    pub fn set_lease_held(&self, name: &'static str, held: bool) {
+        self.leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, held);
+    }
+
     /// Appends every family this registry holds.
     pub fn render(&self, enc: &mut Encoder) {
         self.http.render(enc);
+        let leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if !leases.is_empty() {
+            enc.family(
+                LEASE_HELD,
+                Kind::Gauge,
+                "1 while this replica holds the lease of a job that runs on one replica at a time.",
+            );
+            for (name, held) in leases {
+                enc.sample(LEASE_HELD, &[("lease", name)], if held { 1.0 } else { 0.0 });
+            }
+        }
         enc.family(
             ALERT_EVALUATIONS,
             Kind::Counter,

@@ -103,6 +103,14 @@ impl AgentAlerts {
     /// One round at `now`: take the lease if it is free, then (as holder) judge what
     /// agents sent since the last committed round and how long each has been silent.
     pub async fn step(&mut self, now: i64) -> anyhow::Result<Round> {
+        let round = self.round(now).await;
+        if let Some(m) = &self.metrics {
+            m.set_lease_held(LEASE, self.engine.is_some());
+        }
+        round
+    }
+
+    async fn round(&mut self, now: i64) -> anyhow::Result<Round> {
         if self.engine.is_none() {
             if !self
                 .store

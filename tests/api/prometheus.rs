@@ -800,3 +800,26 @@ async fn prometheus_outbox_gauges_follow_pending_and_dead_deliveries() {
         0.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_shows_which_replica_holds_the_agent_alerting_lease() {
+    let app = spawn_app().await;
+    let lease = [("lease", "agent-alerts")];
+    // The only replica takes the free lease on its first round.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, expo) = scrape(&app).await;
+        if expo.get("watchpost_lease_held", &lease) == Some(1.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lease not held after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // A replica that does not take part in leader jobs shows no lease at all.
+    let follower = spawn_app_with(|s| s.leader_jobs = false).await;
+    let (text, _) = scrape(&follower).await;
+    assert!(!text.contains("watchpost_lease_held"), "{text}");
+}
