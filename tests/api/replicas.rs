@@ -95,6 +95,48 @@ async fn killing_the_lead_replica_loses_no_sample_and_no_alert() {
             .header("x-admin-token", ADMIN_TOKEN)
     };
 
+    // One service: a user registered on A logs in on B; a token revoked on B is dead on
+    // A at once (tokens live in the database, no replica caches them).
+    let creds = json!({"username": unique_username("replica"), "password": PASSWORD});
+    let reg = client
+        .post(format!("{}/register", urls[0]))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    json_with_status(reg, StatusCode::CREATED).await;
+    let login = client
+        .post(format!("{}/login", urls[1]))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    let token = json_with_status(login, StatusCode::OK).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let on = |i: usize, path: &str| {
+        client
+            .get(format!("{}{path}", urls[i]))
+            .header("token", token.clone())
+    };
+    assert_eq!(
+        on(0, "/alerts").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let out = client
+        .post(format!("{}/logout", urls[1]))
+        .header("token", token.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(out.status().is_success(), "logout: {}", out.status());
+    assert_error(
+        on(0, "/alerts").send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
     // A global rule on the agents' CPU; the built-in host-down rule off (the agents stop
     // at the end, and their silence is not what this test is about).
     let rule = admin(reqwest::Method::POST, "/rules")
