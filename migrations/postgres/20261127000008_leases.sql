@@ -9,8 +9,12 @@ CREATE TABLE leases (
 );
 
 -- Up to which sample time the lease holder has evaluated each agent host's samples, so a
--- replica that takes over resumes exactly where the previous holder committed.
-ALTER TABLE hosts ADD COLUMN evaluated_until BIGINT;
+-- replica that takes over resumes exactly where the previous holder committed. A table of
+-- its own, so moving cursors never waits on ingest's updates of the host rows.
+CREATE TABLE agent_cursors (
+    host_id         BIGINT PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,
+    evaluated_until BIGINT NOT NULL
+);
 
 -- The built-in "host down" rule: an agent host that has missed 10 of its reporting
 -- intervals. It can be disabled or retuned but not deleted, and its metric is fixed.

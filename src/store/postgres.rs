@@ -16,10 +16,10 @@ pub struct PgStore {
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
     /// Moves evaluation cursors: `$1` is a JSON array of `[host_id, ts]` pairs.
-    const CURSORS_SQL: &'static str = "UPDATE hosts h SET evaluated_until = (c.value->>1)::bigint FROM json_array_elements($1::json) c WHERE h.id = (c.value->>0)::bigint";
+    const CURSORS_SQL: &'static str = "INSERT INTO agent_cursors (host_id, evaluated_until) SELECT (c.value->>0)::bigint, (c.value->>1)::bigint FROM json_array_elements($1::json) c ON CONFLICT (host_id) DO UPDATE SET evaluated_until = excluded.evaluated_until";
     /// Agent samples past each host's evaluation cursor and `$1`. The `LATERAL` subquery
     /// with its own `LIMIT` keeps PostgreSQL from flattening it into a full scan.
-    const UNEVALUATED_SQL: &'static str = "SELECT s.* FROM hosts h CROSS JOIN LATERAL (SELECT s.host_id, s.ts, s.cpu, s.memory, s.memory_used, s.memory_total, s.swap, s.load1, s.load5, s.load15, s.disk, s.disk_read_bps, s.disk_write_bps, s.net_rx_bps, s.net_tx_bps, s.processes, s.uptime FROM samples s WHERE s.host_id = h.id AND s.ts > GREATEST(COALESCE(h.evaluated_until, $1), $1) ORDER BY s.ts LIMIT $2) s WHERE h.agent_token_hash IS NOT NULL ORDER BY s.ts, s.host_id LIMIT $2";
+    const UNEVALUATED_SQL: &'static str = "SELECT s.* FROM hosts h LEFT JOIN agent_cursors c ON c.host_id = h.id CROSS JOIN LATERAL (SELECT s.host_id, s.ts, s.cpu, s.memory, s.memory_used, s.memory_total, s.swap, s.load1, s.load5, s.load15, s.disk, s.disk_read_bps, s.disk_write_bps, s.net_rx_bps, s.net_tx_bps, s.processes, s.uptime FROM samples s WHERE s.host_id = h.id AND s.ts > GREATEST(COALESCE(c.evaluated_until, $1), $1) ORDER BY s.ts LIMIT $2) s WHERE h.agent_token_hash IS NOT NULL ORDER BY s.ts, s.host_id LIMIT $2";
     /// Leases due deliveries to a worker and counts the attempt. A notification waits
     /// while an earlier one about the same alert to the same channel is still pending,
     /// so a receiver never hears "resolved" before "firing".

@@ -53,10 +53,10 @@ impl ServerLock {
 impl SqliteStore {
     const BACKEND: Backend = Backend::Sqlite;
     /// Moves evaluation cursors: `$1` is a JSON array of `[host_id, ts]` pairs.
-    const CURSORS_SQL: &'static str = "UPDATE hosts SET evaluated_until = (SELECT json_extract(c.value, '$[1]') FROM json_each($1) c WHERE json_extract(c.value, '$[0]') = hosts.id) WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each($1))";
+    const CURSORS_SQL: &'static str = "INSERT INTO agent_cursors (host_id, evaluated_until) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1) WHERE true ON CONFLICT (host_id) DO UPDATE SET evaluated_until = excluded.evaluated_until";
     /// Agent samples past each host's evaluation cursor and `$1`. `CROSS JOIN` makes
     /// SQLite loop over hosts outside, searching each host's key range inside.
-    const UNEVALUATED_SQL: &'static str = "SELECT s.host_id, s.ts, s.cpu, s.memory, s.memory_used, s.memory_total, s.swap, s.load1, s.load5, s.load15, s.disk, s.disk_read_bps, s.disk_write_bps, s.net_rx_bps, s.net_tx_bps, s.processes, s.uptime FROM hosts h CROSS JOIN samples s WHERE h.agent_token_hash IS NOT NULL AND s.host_id = h.id AND s.ts > MAX(COALESCE(h.evaluated_until, $1), $1) ORDER BY s.ts, s.host_id LIMIT $2";
+    const UNEVALUATED_SQL: &'static str = "SELECT s.host_id, s.ts, s.cpu, s.memory, s.memory_used, s.memory_total, s.swap, s.load1, s.load5, s.load15, s.disk, s.disk_read_bps, s.disk_write_bps, s.net_rx_bps, s.net_tx_bps, s.processes, s.uptime FROM hosts h LEFT JOIN agent_cursors c ON c.host_id = h.id CROSS JOIN samples s WHERE h.agent_token_hash IS NOT NULL AND s.host_id = h.id AND s.ts > MAX(COALESCE(c.evaluated_until, $1), $1) ORDER BY s.ts, s.host_id LIMIT $2";
     /// Leases due deliveries to a worker and counts the attempt. A notification waits
     /// while an earlier one about the same alert to the same channel is still pending,
     /// so a receiver never hears "resolved" before "firing".
