@@ -66,10 +66,10 @@ impl Backoff {
     }
 }
 
-/// Parses a `Retry-After` value given in seconds (the HTTP-date form is ignored: our
-/// server and common proxies send seconds).
+/// `Retry-After` in either form HTTP allows (delta-seconds or an HTTP-date), the same
+/// parser the notifier uses for webhook receivers.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    crate::notify::retry::parse_retry_after(value, std::time::SystemTime::now())
 }
 
 #[cfg(test)]
@@ -160,7 +160,18 @@ mod tests {
     fn retry_after_parses_seconds_only() {
         assert_eq!(parse_retry_after("5"), Some(Duration::from_secs(5)));
         assert_eq!(parse_retry_after(" 12 "), Some(Duration::from_secs(12)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
+        // A date in the past means "now"; one in the future, the time until then.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = chrono::Utc::now() + chrono::Duration::seconds(90);
+        let waited = parse_retry_after(&later.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+            .expect("HTTP-date");
+        assert!(
+            (Duration::from_secs(88)..=Duration::from_secs(90)).contains(&waited),
+            "{waited:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }
