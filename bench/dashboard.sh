@@ -38,8 +38,8 @@ UPDATE hosts SET last_seen_at = $NOW WHERE id = 1;
 DELETE FROM samples_1m;
 DELETE FROM samples_1h;
 SQL
-# Bulk-loaded rows bypass the server, so fold them into the rollups the way migration 3 does.
-grep -A1 '^INSERT INTO samples_1' "$ROOT"/migrations/sqlite/*_rollups.sql | grep -v '^--$' | sqlite3 "$WORK/d.db"
+# Bulk-loaded rows bypass the server, so fold them into the rollups (every column).
+"$BIN" --database-url "sqlite://$WORK/d.db" --log warn rebuild-rollups
 start
 
 JAR=$WORK/jar

@@ -129,13 +129,21 @@ impl App {
                 notifier.run(state.notify_wake.clone(), stop.clone()),
             ));
         }
-        // Every replica runs it; only the lease holder evaluates, the others wait to
-        // take over.
+        // Every replica runs these; only each lease's holder does the work, the others
+        // wait to take over.
         if settings.leader_jobs {
+            let holder = tasks::agent_alerts::holder_name(&state.local_host);
+            handles.push(tokio::spawn(tasks::retention::run(
+                state.store.clone(),
+                settings.retention(),
+                holder.clone(),
+                state.metrics.clone(),
+                stop.clone(),
+            )));
             let timing = tasks::agent_alerts::Timing::default();
             let agent_alerts = tasks::agent_alerts::AgentAlerts::new(
                 state.store.clone(),
-                tasks::agent_alerts::holder_name(&state.local_host),
+                holder,
                 timing.ttl,
                 i64::try_from(settings.interval_ms).unwrap_or(1000),
             )

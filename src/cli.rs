@@ -34,6 +34,11 @@ pub enum Command {
     /// (for benchmarks and tests of the log analyzer).
     #[command(hide = true)]
     GenLogs(GenLogsArgs),
+    /// Recompute the 1-minute and 1-hour rollups of every bucket that has raw samples,
+    /// after raw rows were loaded behind the server's back (bulk imports, benchmarks). Run
+    /// it with the server stopped: it rewrites both tiers in one transaction.
+    #[command(hide = true)]
+    RebuildRollups,
 }
 
 #[derive(Debug, Args)]
@@ -372,6 +377,15 @@ pub struct Overrides {
     /// Missed intervals after which a host is down (default 10).
     #[arg(long, env = "WATCHPOST_HOST_DOWN_INTERVALS", global = true)]
     pub host_down_intervals: Option<u32>,
+    /// How long raw samples are kept: `7d`, `36h`, `2w`, `1y`, a number of days, or `off` (default 7d).
+    #[arg(long, env = "WATCHPOST_RETENTION_RAW", global = true)]
+    pub retention_raw: Option<String>,
+    /// How long 1-minute rollups are kept (default 90d).
+    #[arg(long = "retention-1m", env = "WATCHPOST_RETENTION_1M", global = true)]
+    pub retention_1m: Option<String>,
+    /// How long 1-hour rollups are kept (default 2y).
+    #[arg(long = "retention-1h", env = "WATCHPOST_RETENTION_1H", global = true)]
+    pub retention_1h: Option<String>,
 }
 
 #[cfg(test)]

@@ -140,6 +140,12 @@ pub struct Settings {
     pub host_stale_intervals: u32,
     /// ...and `down` after this many.
     pub host_down_intervals: u32,
+    /// How long raw samples are kept.
+    pub retention_raw: Retention,
+    /// How long the 1-minute rollups are kept.
+    pub retention_1m: Retention,
+    /// How long the 1-hour rollups are kept.
+    pub retention_1h: Retention,
 }
 
 impl Default for Settings {
@@ -205,6 +211,9 @@ impl Default for Settings {
             ingest_batch_retention_hours: 24,
             host_stale_intervals: 3,
             host_down_intervals: 10,
+            retention_raw: Retention::days(7),
+            retention_1m: Retention::days(90),
+            retention_1h: Retention::days(2 * 365),
         }
     }
 }
@@ -234,6 +243,27 @@ impl Settings {
         if let Some(v) = &o.interval {
             self.interval_ms =
                 u64::try_from(parse_duration(v)?.as_millis()).context("interval too large")?;
+        }
+        for (given, field, name) in [
+            (
+                &o.retention_raw,
+                &mut self.retention_raw,
+                "WATCHPOST_RETENTION_RAW",
+            ),
+            (
+                &o.retention_1m,
+                &mut self.retention_1m,
+                "WATCHPOST_RETENTION_1M",
+            ),
+            (
+                &o.retention_1h,
+                &mut self.retention_1h,
+                "WATCHPOST_RETENTION_1H",
+            ),
+        ] {
+            if let Some(v) = given {
+                *field = Retention::parse(v).with_context(|| name.to_owned())?;
+            }
         }
         if let Some(v) = &o.log_format {
             self.log_format = match v.as_str() {
@@ -397,6 +427,16 @@ impl Settings {
         if self.host_stale_intervals == 0 || self.host_down_intervals <= self.host_stale_intervals {
             bail!("host_stale_intervals must be at least 1 and host_down_intervals larger than it");
         }
+        // A coarser tier must reach at least as far back as a finer one: history falls back
+        // to the coarser tier where the finer one has been pruned, never the other way.
+        if self.retention_raw > self.retention_1m || self.retention_1m > self.retention_1h {
+            bail!(
+                "retention must not shrink with coarser tiers: retention_raw ({}) <= retention_1m ({}) <= retention_1h ({})",
+                self.retention_raw,
+                self.retention_1m,
+                self.retention_1h
+            );
+        }
         if self.notify_concurrency == 0 {
             bail!("notify_concurrency must be at least 1");
         }
@@ -435,11 +475,154 @@ impl Settings {
         Duration::from_millis(self.interval_ms)
     }
 
+    /// The retention task's configuration.
+    pub fn retention(&self) -> RetentionSettings {
+        RetentionSettings {
+            raw: self.retention_raw,
+            minute: self.retention_1m,
+            hour: self.retention_1h,
+            ..RetentionSettings::default()
+        }
+    }
+
     /// The configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = crate::store::redact_url(&self.database_url);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// How long one storage tier keeps its rows: a whole number of hours, or forever.
+///
+/// Written `7d`, `90d`, `2y` (365 days), `12h`, `4w`, or a bare number of days; `0` or
+/// `off` keeps rows forever. In TOML a string or an integer (days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `None`: never deleted.
+    hours: Option<u64>,
+}
+
+impl Retention {
+    pub const OFF: Retention = Retention { hours: None };
+    /// Long enough for any calendar, small enough that milliseconds fit an i64 easily.
+    const MAX_HOURS: u64 = 1000 * 365 * 24;
+
+    pub const fn days(days: u64) -> Self {
+        Self {
+            hours: Some(days * 24),
+        }
+    }
+
+    pub const fn hours(hours: u64) -> Self {
+        Self { hours: Some(hours) }
+    }
+
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let s = raw.trim().to_ascii_lowercase();
+        if s == "off" {
+            return Ok(Self::OFF);
+        }
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "invalid retention {raw:?} (e.g. 7d, 90d, 2y, 12h, a number of days, or off)"
+            )
+        })?;
+        let per_unit = match unit.trim() {
+            "h" => 1,
+            "" | "d" => 24,
+            "w" => 7 * 24,
+            "y" => 365 * 24,
+            _ => bail!("invalid retention unit in {raw:?} (use h, d, w or y)"),
+        };
+        match n.checked_mul(per_unit) {
+            Some(0) => Ok(Self::OFF),
+            Some(hours) if hours <= Self::MAX_HOURS => Ok(Self::hours(hours)),
+            _ => bail!("retention out of range: {raw:?}"),
+        }
+    }
+
+    /// The age past which rows go, or `None` to keep them forever.
+    pub fn as_ms(self) -> Option<i64> {
+        // MAX_HOURS keeps this far from overflowing.
+        self.hours
+            .map(|h| i64::try_from(h.saturating_mul(3_600_000)).unwrap_or(i64::MAX))
+    }
+}
+
+/// Forever is the longest retention.
+impl PartialOrd for Retention {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Retention {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |r: &Retention| r.hours.unwrap_or(u64::MAX);
+        key(self).cmp(&key(other))
+    }
+}
+
+impl std::fmt::Display for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.hours {
+            None => f.write_str("off"),
+            Some(h) if h % (365 * 24) == 0 => write!(f, "{}y", h / (365 * 24)),
+            Some(h) if h % 24 == 0 => write!(f, "{}d", h / 24),
+            Some(h) => write!(f, "{h}h"),
+        }
+    }
+}
+
+impl Serialize for Retention {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Days(u64),
+            Text(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Days(n) => n.to_string(),
+            Raw::Text(t) => t,
+        };
+        Retention::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the retention task deletes and how: per tier, rows older than the tier's
+/// retention, `batch_rows` rows per statement with `pause` between statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    pub raw: Retention,
+    pub minute: Retention,
+    pub hour: Retention,
+    /// Rows one DELETE removes at most: small enough that the write lock (SQLite) or the
+    /// row locks and WAL burst (PostgreSQL) of one statement stay short.
+    pub batch_rows: u64,
+    /// Breath between batches, so collector and ingest writes get in.
+    pub pause: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        let s = Settings::default();
+        Self {
+            raw: s.retention_raw,
+            minute: s.retention_1m,
+            hour: s.retention_1h,
+            batch_rows: 5000,
+            pause: Duration::from_millis(5),
+        }
     }
 }
 
@@ -478,6 +661,77 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn retentions() {
+        let p = |s: &str| Retention::parse(s).unwrap();
+        assert_eq!(p("7d"), Retention::days(7));
+        assert_eq!(p("7"), Retention::days(7));
+        assert_eq!(p(" 90D "), Retention::days(90));
+        assert_eq!(p("2y"), Retention::days(730));
+        assert_eq!(p("2w"), Retention::days(14));
+        assert_eq!(p("36h"), Retention::hours(36));
+        assert_eq!(p("off"), Retention::OFF);
+        assert_eq!(p("0"), Retention::OFF);
+        assert_eq!(p("0d"), Retention::OFF);
+        for bad in [
+            "",
+            "d",
+            "-1d",
+            "1.5d",
+            "7m",
+            "7 days",
+            "99999999999999999999",
+            "2000y",
+        ] {
+            assert!(Retention::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Retention::days(7).as_ms(), Some(7 * 86_400_000));
+        assert_eq!(Retention::OFF.as_ms(), None);
+        assert!(Retention::OFF > Retention::days(100_000));
+        for r in ["7d", "2y", "36h", "off", "400d"] {
+            assert_eq!(p(r).to_string(), r);
+        }
+        // TOML: strings or a number of days, and print-config writes what it read.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(
+            &path,
+            "retention_raw = 3\nretention_1m = \"30d\"\nretention_1h = \"off\"\n",
+        )
+        .unwrap();
+        let s = Settings::from_file(&path).unwrap();
+        assert_eq!(
+            (s.retention_raw, s.retention_1m, s.retention_1h),
+            (Retention::days(3), Retention::days(30), Retention::OFF)
+        );
+        let shown = s.to_redacted_toml();
+        assert!(shown.contains("retention_raw = \"3d\""), "{shown}");
+        assert!(shown.contains("retention_1h = \"off\""), "{shown}");
+        std::fs::write(&path, "retention_raw = \"7 days\"\n").unwrap();
+        assert!(Settings::from_file(&path).is_err());
+        // Environment, and the order of the tiers.
+        let o = Overrides {
+            retention_raw: Some("2d".into()),
+            retention_1m: Some("off".into()),
+            retention_1h: Some("off".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::load(&o).unwrap();
+        assert_eq!(s.retention().raw, Retention::days(2));
+        assert_eq!(s.retention().minute, Retention::OFF);
+        let o = Overrides {
+            retention_raw: Some("100d".into()),
+            ..Overrides::default()
+        };
+        assert!(Settings::load(&o).is_err());
+        let o = Overrides {
+            retention_1h: Some("yesterday".into()),
+            ..Overrides::default()
+        };
+        let e = format!("{:#}", Settings::load(&o).unwrap_err());
+        assert!(e.contains("WATCHPOST_RETENTION_1H"), "{e}");
     }
 
     #[test]

@@ -68,6 +68,13 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Some(Command::RebuildRollups) => {
+                let store = watchpost::store::connect(&settings).await?;
+                let rows = store.rebuild_rollups().await;
+                store.close().await;
+                println!("Rebuilt {} rollup rows from the raw samples.", rows?);
+                Ok(())
+            }
             _ => {
                 let app = watchpost::app::App::build(settings).await?;
                 app.run_until_stopped(watchpost::http::server::shutdown_signal())

@@ -4,6 +4,7 @@
 mod models;
 mod outbox;
 mod postgres;
+mod rollup;
 mod shared;
 mod sqlite;
 
@@ -175,16 +176,39 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_samples(&self, samples: &[Sample]) -> StoreResult<()>;
     async fn recent_samples(&self, host_id: i64, limit: i64) -> StoreResult<Vec<Sample>>;
     async fn count_samples_between(&self, host_id: i64, start: i64, end: i64) -> StoreResult<i64>;
+    /// Raw samples in [start, end], counted no further than `cap` (the cost is bounded by
+    /// `cap`, not by the range).
+    async fn count_samples_capped(
+        &self,
+        host_id: i64,
+        start: i64,
+        end: i64,
+        cap: i64,
+    ) -> StoreResult<i64>;
     async fn samples_between(&self, host_id: i64, start: i64, end: i64)
         -> StoreResult<Vec<Sample>>;
-    /// Averages per `bucket_ms` bucket (bucket start as `ts`), ascending.
-    async fn samples_bucketed(
+    /// The time of the host's oldest row in `tier` (sample time or bucket start).
+    async fn oldest_in_tier(&self, host_id: i64, tier: Tier) -> StoreResult<Option<i64>>;
+    /// The `tier` rollup buckets that start in [start, end], merged `bucket_ms` (a multiple
+    /// of the tier's step) at a time from the first of them, ascending. Each group is one
+    /// sample: averages, maxima for processes and uptime, stamped with its first bucket's
+    /// start. `Raw` is an error.
+    async fn rollup_samples(
         &self,
+        tier: Tier,
         host_id: i64,
         start: i64,
         end: i64,
         bucket_ms: i64,
     ) -> StoreResult<Vec<Sample>>;
+    /// Deletes at most `limit` rows of `tier` (every host) stamped before `cutoff` (sample
+    /// time or bucket start) in one statement; returns how many went. Safe to run from
+    /// several replicas at once.
+    async fn delete_samples_before(&self, tier: Tier, cutoff: i64, limit: i64) -> StoreResult<u64>;
+    /// Recomputes every rollup bucket that has raw samples from those samples, for raw
+    /// rows written behind the store's back (bulk imports, benchmarks); returns the rows
+    /// written. One transaction.
+    async fn rebuild_rollups(&self) -> StoreResult<u64>;
     async fn sample_stats(&self, host_id: i64, last_n: i64, since: i64)
         -> StoreResult<SampleStats>;
     /// The newest sample of every host that has one, ordered by host name, in one query

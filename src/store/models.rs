@@ -55,6 +55,42 @@ pub struct Sample {
     pub uptime: i64,
 }
 
+/// Where samples are kept: raw rows, and the 1-minute and 1-hour rollups of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    Raw,
+    Minute,
+    Hour,
+}
+
+impl Tier {
+    /// Bucket width in milliseconds (1 for raw rows).
+    pub const fn step_ms(self) -> i64 {
+        match self {
+            Tier::Raw => 1,
+            Tier::Minute => 60_000,
+            Tier::Hour => 3_600_000,
+        }
+    }
+
+    /// The next coarser tier, if any.
+    pub const fn coarser(self) -> Option<Tier> {
+        match self {
+            Tier::Raw => Some(Tier::Minute),
+            Tier::Minute => Some(Tier::Hour),
+            Tier::Hour => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tier::Raw => "raw",
+            Tier::Minute => "1m",
+            Tier::Hour => "1h",
+        }
+    }
+}
+
 /// The newest sample of one host, with the host's name.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HostSample {

@@ -25,6 +25,37 @@ impl PgStore {
     /// so a receiver never hears "resolved" before "firing".
     const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND (deliveries.alert_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id)) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)";
 
+    /// Deletes a batch of a tier's rows stamped before `$1`, at most `$2`. The LATERAL
+    /// subquery walks the (host_id, time) primary key host by host (ORDER BY keeps the
+    /// planner on the index: a sequential scan would crawl over the dead tuples of earlier
+    /// batches), and the rows are then fetched by `ctid` (naming them by key lets the
+    /// planner hash-join a scan of the whole table). Concurrent replicas are safe: a row
+    /// another statement deleted or updated meanwhile no longer matches its `ctid` and is
+    /// skipped.
+    fn prune_sql(tier: Tier) -> &'static str {
+        macro_rules! prune {
+            ($table:literal, $time:literal) => {
+                concat!(
+                    "DELETE FROM ",
+                    $table,
+                    " WHERE ctid = ANY(ARRAY(SELECT o.ctid FROM hosts h CROSS JOIN LATERAL ",
+                    "(SELECT ctid FROM ",
+                    $table,
+                    " WHERE host_id = h.id AND ",
+                    $time,
+                    " < $1 ORDER BY ",
+                    $time,
+                    " LIMIT $2) AS o LIMIT $2))"
+                )
+            };
+        }
+        match tier {
+            Tier::Raw => prune!("samples", "ts"),
+            Tier::Minute => prune!("samples_1m", "bucket"),
+            Tier::Hour => prune!("samples_1h", "bucket"),
+        }
+    }
+
     pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         let opts = PgConnectOptions::from_str(&settings.database_url)
             .context("invalid PostgreSQL URL")?

@@ -4,7 +4,8 @@
 //! writes) and anything dialect-specific.
 
 // Shared fragments are macros so every statement is one `&'static str` built by `concat!`
-// at compile time: no SQL text is ever assembled at run time.
+// at compile time. The exception is the rollup statements (`rollup.rs`): they are generated
+// once, at first use, from one metric list, so the columns they name cannot drift apart.
 macro_rules! sample_columns {
     () => {
         "host_id, ts, cpu, memory, memory_used, memory_total, swap, load1, load5, load15, disk, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, processes, uptime"
@@ -35,14 +36,6 @@ macro_rules! alert_select {
     };
 }
 
-// Rollup statements (generated once from the metric list; see migration 3).
-pub(super) const ROLLUP_1M_UPSERT: &str = "INSERT INTO samples_1m (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, 1, $3, $3, $3, $4, $4, $4, $5, $5, $5, $6, $6, $6, $7, $7, $7, $8, $8, $8, $9, $9, $9) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1m.n + 1, cpu_min = CASE WHEN excluded.cpu_min < samples_1m.cpu_min THEN excluded.cpu_min ELSE samples_1m.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1m.cpu_max THEN excluded.cpu_max ELSE samples_1m.cpu_max END, cpu_sum = samples_1m.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1m.memory_min THEN excluded.memory_min ELSE samples_1m.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1m.memory_max THEN excluded.memory_max ELSE samples_1m.memory_max END, memory_sum = samples_1m.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1m.swap_min THEN excluded.swap_min ELSE samples_1m.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1m.swap_max THEN excluded.swap_max ELSE samples_1m.swap_max END, swap_sum = samples_1m.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1m.disk_min THEN excluded.disk_min ELSE samples_1m.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1m.disk_max THEN excluded.disk_max ELSE samples_1m.disk_max END, disk_sum = samples_1m.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1m.load1_min THEN excluded.load1_min ELSE samples_1m.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1m.load1_max THEN excluded.load1_max ELSE samples_1m.load1_max END, load1_sum = samples_1m.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1m.net_rx_min THEN excluded.net_rx_min ELSE samples_1m.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1m.net_rx_max THEN excluded.net_rx_max ELSE samples_1m.net_rx_max END, net_rx_sum = samples_1m.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1m.net_tx_min THEN excluded.net_tx_min ELSE samples_1m.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1m.net_tx_max THEN excluded.net_tx_max ELSE samples_1m.net_tx_max END, net_tx_sum = samples_1m.net_tx_sum + excluded.net_tx_sum";
-pub(super) const ROLLUP_1H_UPSERT: &str = "INSERT INTO samples_1h (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, 1, $3, $3, $3, $4, $4, $4, $5, $5, $5, $6, $6, $6, $7, $7, $7, $8, $8, $8, $9, $9, $9) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1h.n + 1, cpu_min = CASE WHEN excluded.cpu_min < samples_1h.cpu_min THEN excluded.cpu_min ELSE samples_1h.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1h.cpu_max THEN excluded.cpu_max ELSE samples_1h.cpu_max END, cpu_sum = samples_1h.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1h.memory_min THEN excluded.memory_min ELSE samples_1h.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1h.memory_max THEN excluded.memory_max ELSE samples_1h.memory_max END, memory_sum = samples_1h.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1h.swap_min THEN excluded.swap_min ELSE samples_1h.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1h.swap_max THEN excluded.swap_max ELSE samples_1h.swap_max END, swap_sum = samples_1h.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1h.disk_min THEN excluded.disk_min ELSE samples_1h.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1h.disk_max THEN excluded.disk_max ELSE samples_1h.disk_max END, disk_sum = samples_1h.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1h.load1_min THEN excluded.load1_min ELSE samples_1h.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1h.load1_max THEN excluded.load1_max ELSE samples_1h.load1_max END, load1_sum = samples_1h.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1h.net_rx_min THEN excluded.net_rx_min ELSE samples_1h.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1h.net_rx_max THEN excluded.net_rx_max ELSE samples_1h.net_rx_max END, net_rx_sum = samples_1h.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1h.net_tx_min THEN excluded.net_tx_min ELSE samples_1h.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1h.net_tx_max THEN excluded.net_tx_max ELSE samples_1h.net_tx_max END, net_tx_sum = samples_1h.net_tx_sum + excluded.net_tx_sum";
-// Rollup merges for the ingest path: one statement per (host, bucket) with the count,
-// minima, maxima and sums of all the new samples in that bucket (the insert path above adds
-// one sample at a time).
-pub(super) const ROLLUP_1M_MERGE: &str = "INSERT INTO samples_1m (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1m.n + excluded.n, cpu_min = CASE WHEN excluded.cpu_min < samples_1m.cpu_min THEN excluded.cpu_min ELSE samples_1m.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1m.cpu_max THEN excluded.cpu_max ELSE samples_1m.cpu_max END, cpu_sum = samples_1m.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1m.memory_min THEN excluded.memory_min ELSE samples_1m.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1m.memory_max THEN excluded.memory_max ELSE samples_1m.memory_max END, memory_sum = samples_1m.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1m.swap_min THEN excluded.swap_min ELSE samples_1m.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1m.swap_max THEN excluded.swap_max ELSE samples_1m.swap_max END, swap_sum = samples_1m.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1m.disk_min THEN excluded.disk_min ELSE samples_1m.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1m.disk_max THEN excluded.disk_max ELSE samples_1m.disk_max END, disk_sum = samples_1m.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1m.load1_min THEN excluded.load1_min ELSE samples_1m.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1m.load1_max THEN excluded.load1_max ELSE samples_1m.load1_max END, load1_sum = samples_1m.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1m.net_rx_min THEN excluded.net_rx_min ELSE samples_1m.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1m.net_rx_max THEN excluded.net_rx_max ELSE samples_1m.net_rx_max END, net_rx_sum = samples_1m.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1m.net_tx_min THEN excluded.net_tx_min ELSE samples_1m.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1m.net_tx_max THEN excluded.net_tx_max ELSE samples_1m.net_tx_max END, net_tx_sum = samples_1m.net_tx_sum + excluded.net_tx_sum";
-pub(super) const ROLLUP_1H_MERGE: &str = "INSERT INTO samples_1h (host_id, bucket, n, cpu_min, cpu_max, cpu_sum, memory_min, memory_max, memory_sum, swap_min, swap_max, swap_sum, disk_min, disk_max, disk_sum, load1_min, load1_max, load1_sum, net_rx_min, net_rx_max, net_rx_sum, net_tx_min, net_tx_max, net_tx_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) ON CONFLICT (host_id, bucket) DO UPDATE SET n = samples_1h.n + excluded.n, cpu_min = CASE WHEN excluded.cpu_min < samples_1h.cpu_min THEN excluded.cpu_min ELSE samples_1h.cpu_min END, cpu_max = CASE WHEN excluded.cpu_max > samples_1h.cpu_max THEN excluded.cpu_max ELSE samples_1h.cpu_max END, cpu_sum = samples_1h.cpu_sum + excluded.cpu_sum, memory_min = CASE WHEN excluded.memory_min < samples_1h.memory_min THEN excluded.memory_min ELSE samples_1h.memory_min END, memory_max = CASE WHEN excluded.memory_max > samples_1h.memory_max THEN excluded.memory_max ELSE samples_1h.memory_max END, memory_sum = samples_1h.memory_sum + excluded.memory_sum, swap_min = CASE WHEN excluded.swap_min < samples_1h.swap_min THEN excluded.swap_min ELSE samples_1h.swap_min END, swap_max = CASE WHEN excluded.swap_max > samples_1h.swap_max THEN excluded.swap_max ELSE samples_1h.swap_max END, swap_sum = samples_1h.swap_sum + excluded.swap_sum, disk_min = CASE WHEN excluded.disk_min < samples_1h.disk_min THEN excluded.disk_min ELSE samples_1h.disk_min END, disk_max = CASE WHEN excluded.disk_max > samples_1h.disk_max THEN excluded.disk_max ELSE samples_1h.disk_max END, disk_sum = samples_1h.disk_sum + excluded.disk_sum, load1_min = CASE WHEN excluded.load1_min < samples_1h.load1_min THEN excluded.load1_min ELSE samples_1h.load1_min END, load1_max = CASE WHEN excluded.load1_max > samples_1h.load1_max THEN excluded.load1_max ELSE samples_1h.load1_max END, load1_sum = samples_1h.load1_sum + excluded.load1_sum, net_rx_min = CASE WHEN excluded.net_rx_min < samples_1h.net_rx_min THEN excluded.net_rx_min ELSE samples_1h.net_rx_min END, net_rx_max = CASE WHEN excluded.net_rx_max > samples_1h.net_rx_max THEN excluded.net_rx_max ELSE samples_1h.net_rx_max END, net_rx_sum = samples_1h.net_rx_sum + excluded.net_rx_sum, net_tx_min = CASE WHEN excluded.net_tx_min < samples_1h.net_tx_min THEN excluded.net_tx_min ELSE samples_1h.net_tx_min END, net_tx_max = CASE WHEN excluded.net_tx_max > samples_1h.net_tx_max THEN excluded.net_tx_max ELSE samples_1h.net_tx_max END, net_tx_sum = samples_1h.net_tx_sum + excluded.net_tx_sum";
 /// One sample row; a timestamp the host already has is skipped.
 pub(super) const SAMPLE_INSERT: &str = concat!(
     "INSERT INTO samples (",
@@ -78,60 +71,6 @@ where
         .bind(s.processes)
         .bind(s.uptime)
 }
-
-/// How many metrics the rollup tiers keep (min/max/sum each), in `ROLLUP_*_MERGE` order.
-pub(super) const ROLLUP_METRICS: usize = 7;
-
-/// One rollup bucket's aggregate over some new samples.
-pub(super) struct RollupAcc {
-    pub n: i64,
-    pub min: [f64; ROLLUP_METRICS],
-    pub max: [f64; ROLLUP_METRICS],
-    pub sum: [f64; ROLLUP_METRICS],
-}
-
-/// The samples' rolled-up metrics, in the column order of the rollup tables.
-fn rollup_values(s: &crate::store::Sample) -> [f64; ROLLUP_METRICS] {
-    [
-        s.cpu,
-        s.memory,
-        s.swap,
-        s.disk,
-        s.load1,
-        s.net_rx_bps,
-        s.net_tx_bps,
-    ]
-}
-
-/// Aggregates samples per `step`-wide bucket (bucket start as key), so a batch costs one
-/// rollup statement per bucket and tier instead of one per sample.
-pub(super) fn rollup_buckets(
-    samples: &[&crate::store::Sample],
-    step: i64,
-) -> std::collections::BTreeMap<i64, RollupAcc> {
-    let mut out: std::collections::BTreeMap<i64, RollupAcc> = Default::default();
-    for s in samples {
-        let v = rollup_values(s);
-        let acc = out
-            .entry(s.ts.div_euclid(step) * step)
-            .or_insert(RollupAcc {
-                n: 0,
-                min: [f64::INFINITY; ROLLUP_METRICS],
-                max: [f64::NEG_INFINITY; ROLLUP_METRICS],
-                sum: [0.0; ROLLUP_METRICS],
-            });
-        acc.n += 1;
-        for (m, value) in v.into_iter().enumerate() {
-            acc.min[m] = acc.min[m].min(value);
-            acc.max[m] = acc.max[m].max(value);
-            acc.sum[m] += value;
-        }
-    }
-    out
-}
-
-pub(super) const CHART_1M: &str = "SELECT MIN(bucket) AS ts, MIN(cpu_min) AS cpu_min, MAX(cpu_max) AS cpu_max, MIN(memory_min) AS memory_min, MAX(memory_max) AS memory_max, MIN(swap_min) AS swap_min, MAX(swap_max) AS swap_max, MIN(disk_min) AS disk_min, MAX(disk_max) AS disk_max, MIN(load1_min) AS load1_min, MAX(load1_max) AS load1_max, MIN(net_rx_min) AS net_rx_min, MAX(net_rx_max) AS net_rx_max, MIN(net_tx_min) AS net_tx_min, MAX(net_tx_max) AS net_tx_max FROM samples_1m WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 GROUP BY (bucket - $2) / $4 ORDER BY MIN(bucket) ASC";
-pub(super) const CHART_1H: &str = "SELECT MIN(bucket) AS ts, MIN(cpu_min) AS cpu_min, MAX(cpu_max) AS cpu_max, MIN(memory_min) AS memory_min, MAX(memory_max) AS memory_max, MIN(swap_min) AS swap_min, MAX(swap_max) AS swap_max, MIN(disk_min) AS disk_min, MAX(disk_max) AS disk_max, MIN(load1_min) AS load1_min, MAX(load1_max) AS load1_max, MIN(net_rx_min) AS net_rx_min, MAX(net_rx_max) AS net_rx_max, MIN(net_tx_min) AS net_tx_min, MAX(net_tx_max) AS net_tx_max FROM samples_1h WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 GROUP BY (bucket - $2) / $4 ORDER BY MIN(bucket) ASC";
 
 /// Implements `Store` for an engine type that has `r()`/`w()` pool accessors, `BACKEND`,
 /// and `close_pools()`.
@@ -248,8 +187,8 @@ macro_rules! impl_store {
                 // reads ~720 hourly rows, a 24-hour chart ~1440 minute rows.
                 let bucket_ms = bucket_ms.max(1);
                 for (sql, step) in [
-                    ($crate::store::shared::CHART_1H, 3_600_000_i64),
-                    ($crate::store::shared::CHART_1M, 60_000_i64),
+                    ($crate::store::rollup::CHART_1H.as_str(), 3_600_000_i64),
+                    ($crate::store::rollup::CHART_1M.as_str(), 60_000_i64),
                 ] {
                     if bucket_ms >= step {
                         let from = start.div_euclid(step) * step;
@@ -466,37 +405,29 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let mut tx = self.w().begin().await?;
+                let mut inserted = Vec::with_capacity(samples.len());
                 let mut last_seen: std::collections::BTreeMap<i64, i64> = Default::default();
                 for s in samples {
-                    let inserted = $crate::store::shared::bind_sample(
+                    let done = $crate::store::shared::bind_sample(
                         sqlx::query($crate::store::shared::SAMPLE_INSERT),
                         s,
                     )
                     .execute(&mut *tx)
-                        .await?;
+                    .await?;
                     // A duplicate (retried) sample must not be counted twice in rollups.
-                    if inserted.rows_affected() == 0 {
+                    if done.rows_affected() == 0 {
                         continue;
                     }
-                    for (sql, step) in [
-                        ($crate::store::shared::ROLLUP_1M_UPSERT, 60_000_i64),
-                        ($crate::store::shared::ROLLUP_1H_UPSERT, 3_600_000_i64),
-                    ] {
-                        sqlx::query(sql)
-                            .bind(s.host_id)
-                            .bind(s.ts.div_euclid(step) * step)
-                            .bind(s.cpu)
-                            .bind(s.memory)
-                            .bind(s.swap)
-                            .bind(s.disk)
-                            .bind(s.load1)
-                            .bind(s.net_rx_bps)
-                            .bind(s.net_tx_bps)
+                    inserted.push(s);
+                    let e = last_seen.entry(s.host_id).or_insert(s.ts);
+                    *e = (*e).max(s.ts);
+                }
+                for (sql, step) in $crate::store::rollup::merges() {
+                    for ((host_id, bucket), acc) in $crate::store::rollup::buckets(&inserted, step) {
+                        $crate::store::rollup::bind_merge(sqlx::query(sql), host_id, bucket, &acc)
                             .execute(&mut *tx)
                             .await?;
                     }
-                    let e = last_seen.entry(s.host_id).or_insert(s.ts);
-                    *e = (*e).max(s.ts);
                 }
                 for (host_id, ts) in last_seen {
                     sqlx::query("UPDATE hosts SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)")
@@ -558,26 +489,76 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn samples_bucketed(&self, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<Sample>> {
-                // Integer division buckets on both engines; bigint averages are cast back so
-                // PostgreSQL does not hand us NUMERIC.
-                let bucket = bucket_ms.max(1);
-                Ok(sqlx::query_as::<_, Sample>(
-                    "SELECT host_id, MIN(ts) AS ts, AVG(cpu) AS cpu, AVG(memory) AS memory, \
-                       CAST(AVG(memory_used) AS BIGINT) AS memory_used, MAX(memory_total) AS memory_total, \
-                       AVG(swap) AS swap, AVG(load1) AS load1, AVG(load5) AS load5, AVG(load15) AS load15, \
-                       AVG(disk) AS disk, AVG(disk_read_bps) AS disk_read_bps, AVG(disk_write_bps) AS disk_write_bps, \
-                       AVG(net_rx_bps) AS net_rx_bps, AVG(net_tx_bps) AS net_tx_bps, \
-                       MAX(processes) AS processes, MAX(uptime) AS uptime \
-                     FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3 \
-                     GROUP BY host_id, (ts - $2) / $4 ORDER BY MIN(ts) ASC",
+            async fn count_samples_capped(&self, host_id: i64, start: i64, end: i64, cap: i64) -> StoreResult<i64> {
+                // The LIMIT inside bounds the work by `cap`, not by the size of the range.
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1 AS one FROM samples WHERE host_id = $1 AND ts >= $2 AND ts <= $3 LIMIT $4) AS capped",
                 )
                 .bind(host_id)
                 .bind(start)
                 .bind(end)
-                .bind(bucket)
-                .fetch_all(self.r())
+                .bind(cap.max(0))
+                .fetch_one(self.r())
                 .await?)
+            }
+
+            async fn oldest_in_tier(&self, host_id: i64, tier: Tier) -> StoreResult<Option<i64>> {
+                // ORDER BY ... LIMIT 1 is one seek on the (host_id, time) primary key.
+                let sql = match tier {
+                    Tier::Raw => "SELECT ts FROM samples WHERE host_id = $1 ORDER BY ts ASC LIMIT 1",
+                    Tier::Minute => "SELECT bucket FROM samples_1m WHERE host_id = $1 ORDER BY bucket ASC LIMIT 1",
+                    Tier::Hour => "SELECT bucket FROM samples_1h WHERE host_id = $1 ORDER BY bucket ASC LIMIT 1",
+                };
+                Ok(sqlx::query_scalar(sql).bind(host_id).fetch_optional(self.r()).await?)
+            }
+
+            async fn rollup_samples(&self, tier: Tier, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<Sample>> {
+                let step = tier.step_ms();
+                let bucket_ms = bucket_ms.max(step);
+                let (plain, grouped) = match tier {
+                    Tier::Minute => (&$crate::store::rollup::HISTORY_1M, &$crate::store::rollup::HISTORY_GROUPED_1M),
+                    Tier::Hour => (&$crate::store::rollup::HISTORY_1H, &$crate::store::rollup::HISTORY_GROUPED_1H),
+                    Tier::Raw => return Err(StoreError::Other("raw samples have no rollup".into())),
+                };
+                // Groups start at the first bucket inside the range, so every group holds
+                // whole buckets and is stamped inside [start, end].
+                let from = start.div_euclid(step) * step + if start.rem_euclid(step) == 0 { 0 } else { step };
+                let rows = if bucket_ms == step {
+                    sqlx::query_as::<_, Sample>(plain.as_str())
+                        .bind(host_id)
+                        .bind(from)
+                        .bind(end)
+                        .fetch_all(self.r())
+                        .await?
+                } else {
+                    sqlx::query_as::<_, Sample>(grouped.as_str())
+                        .bind(host_id)
+                        .bind(from)
+                        .bind(end)
+                        .bind(bucket_ms)
+                        .fetch_all(self.r())
+                        .await?
+                };
+                Ok(rows)
+            }
+
+            async fn delete_samples_before(&self, tier: Tier, cutoff: i64, limit: i64) -> StoreResult<u64> {
+                let done = sqlx::query(Self::prune_sql(tier))
+                    .bind(cutoff)
+                    .bind(limit.max(0))
+                    .execute(self.w())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn rebuild_rollups(&self) -> StoreResult<u64> {
+                let mut tx = self.w().begin().await?;
+                let mut rows = 0;
+                for sql in [$crate::store::rollup::REBUILD_1M.as_str(), $crate::store::rollup::REBUILD_1H.as_str()] {
+                    rows += sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(rows)
             }
 
             async fn sample_stats(&self, host_id: i64, last_n: i64, since: i64) -> StoreResult<SampleStats> {
@@ -716,16 +697,11 @@ macro_rules! impl_store {
                         continue;
                     }
                     let inserted = Self::insert_new_samples(&mut tx, &b.samples).await?;
-                    for (sql, step) in [
-                        ($crate::store::shared::ROLLUP_1M_MERGE, 60_000_i64),
-                        ($crate::store::shared::ROLLUP_1H_MERGE, 3_600_000_i64),
-                    ] {
-                        for (bucket, acc) in $crate::store::shared::rollup_buckets(&inserted, step) {
-                            let mut q = sqlx::query(sql).bind(b.host_id).bind(bucket).bind(acc.n);
-                            for m in 0..$crate::store::shared::ROLLUP_METRICS {
-                                q = q.bind(acc.min[m]).bind(acc.max[m]).bind(acc.sum[m]);
-                            }
-                            q.execute(&mut *tx).await?;
+                    for (sql, step) in $crate::store::rollup::merges() {
+                        for ((host_id, bucket), acc) in $crate::store::rollup::buckets(&inserted, step) {
+                            $crate::store::rollup::bind_merge(sqlx::query(sql), host_id, bucket, &acc)
+                                .execute(&mut *tx)
+                                .await?;
                         }
                     }
                     let accepted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);

@@ -62,6 +62,35 @@ impl SqliteStore {
     /// so a receiver never hears "resolved" before "firing".
     const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND (deliveries.alert_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id)) ORDER BY next_attempt_at, id LIMIT $4)";
 
+    /// Deletes a batch of a tier's rows stamped before `$1`, at most `$2`. The inner scan
+    /// walks the (host_id, time) primary key host by host, so each batch costs a seek per
+    /// host plus the rows it deletes, however much younger data there is (the tables are
+    /// WITHOUT ROWID: the key names the rows).
+    fn prune_sql(tier: Tier) -> &'static str {
+        macro_rules! prune {
+            ($table:literal, $time:literal) => {
+                concat!(
+                    "DELETE FROM ",
+                    $table,
+                    " WHERE (host_id, ",
+                    $time,
+                    ") IN (SELECT host_id, ",
+                    $time,
+                    " FROM ",
+                    $table,
+                    " WHERE host_id IN (SELECT id FROM hosts) AND ",
+                    $time,
+                    " < $1 LIMIT $2)"
+                )
+            };
+        }
+        match tier {
+            Tier::Raw => prune!("samples", "ts"),
+            Tier::Minute => prune!("samples_1m", "bucket"),
+            Tier::Hour => prune!("samples_1h", "bucket"),
+        }
+    }
+
     pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         let base = SqliteConnectOptions::from_str(&settings.database_url)
             .context("invalid SQLite URL")?
@@ -88,7 +117,9 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.db_max_connections)
             .acquire_timeout(acquire)
-            .connect_with(base.read_only(true))
+            // Rows cross from SQLite's worker thread in a bounded channel; the default 50
+            // made a 720-row rollup read stop and wake the worker over a dozen times.
+            .connect_with(base.read_only(true).row_buffer_size(1024))
             .await
             .context("opening SQLite read pool")?;
         Ok(Self { reader, writer })

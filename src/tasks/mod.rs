@@ -4,6 +4,7 @@ pub mod agent_alerts;
 pub mod alerting;
 pub mod collector;
 pub mod janitor;
+pub mod retention;
 
 use std::time::Duration;
 use tokio::sync::watch;

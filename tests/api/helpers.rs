@@ -173,8 +173,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_prepared(|_| async {}, configure).await
+}
+
+/// Like `spawn_app_with`, but `prepare` gets the fresh database's URL first (to put an
+/// older schema and data in place, say) and the app starts on what it left.
+pub async fn spawn_app_prepared<F: std::future::Future<Output = ()>>(
+    prepare: impl FnOnce(String) -> F,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let engine = engine();
     let (database_url, guard) = fresh_database().await;
+    prepare(database_url.clone()).await;
     let mut settings = test_settings(&database_url);
     configure(&mut settings);
     let app = App::build(settings.clone())
@@ -424,4 +434,93 @@ fn with_database_replaces_only_the_path() {
         with_database("postgres://h:5432", "x"),
         "postgres://h:5432/x"
     );
+}
+
+/// A direct connection to a test database, for what the store does not offer: an older
+/// schema, rows written behind its back, counts of table rows.
+pub enum RawDb {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl RawDb {
+    pub async fn connect(url: &str) -> RawDb {
+        if url.starts_with("sqlite:") {
+            let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("SQLite URL");
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.create_if_missing(true).foreign_keys(true))
+                .await
+                .expect("SQLite connect");
+            RawDb::Sqlite(pool)
+        } else {
+            RawDb::Postgres(
+                sqlx::PgPool::connect(url)
+                    .await
+                    .expect("PostgreSQL connect"),
+            )
+        }
+    }
+
+    /// Applies the engine's migrations older than `version` only.
+    pub async fn migrate_before(&self, version: i64) {
+        let mut m = match self {
+            RawDb::Sqlite(_) => sqlx::migrate!("./migrations/sqlite"),
+            RawDb::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
+        };
+        m.migrations = m
+            .migrations
+            .iter()
+            .filter(|x| x.version < version)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        match self {
+            RawDb::Sqlite(p) => m.run(p).await,
+            RawDb::Postgres(p) => m.run(p).await,
+        }
+        .expect("older migrations");
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        match self {
+            RawDb::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            RawDb::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// A single integer, e.g. `SELECT COUNT(*) ...`.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self {
+            RawDb::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            RawDb::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Every row, every column read as f64 (cast them in the SQL).
+    pub async fn rows_f64(&self, sql: &str) -> Vec<Vec<f64>> {
+        use sqlx::Row;
+        match self {
+            RawDb::Sqlite(p) => sqlx::query(sql).fetch_all(p).await.map(|rows| {
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.get::<f64, _>(i)).collect())
+                    .collect()
+            }),
+            RawDb::Postgres(p) => sqlx::query(sql).fetch_all(p).await.map(|rows| {
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.get::<f64, _>(i)).collect())
+                    .collect()
+            }),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub async fn close(self) {
+        match self {
+            RawDb::Sqlite(p) => p.close().await,
+            RawDb::Postgres(p) => p.close().await,
+        }
+    }
 }

@@ -23,6 +23,7 @@ mod pages_notify;
 mod prometheus;
 pub mod receivers;
 mod replicas;
+mod retention;
 mod rollups;
 mod rules;
 mod server;

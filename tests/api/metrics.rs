@@ -304,7 +304,7 @@ async fn history_defaults_to_the_last_hour() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_downsamples_large_ranges() {
+async fn history_reads_rollups_for_large_ranges() {
     let app = spawn_app_with(|s| s.history_max_points = 10).await;
     let token = app.register_and_login().await;
     // 100 samples, one a second, from 12:00:00Z to 12:01:39Z.
@@ -322,13 +322,14 @@ async fn history_downsamples_large_ranges() {
         .collect();
     app.insert_samples(&samples).await;
 
-    // Exactly 10 samples: not downsampled.
+    // Exactly 10 samples: the raw rows.
     let small = history(&app, &token, "2026-01-15T12:00:00Z", "2026-01-15T12:00:09Z").await;
     assert!(small.headers().get("x-watchpost-bucket-ms").is_none());
     let small = json_with_status(small, StatusCode::OK).await;
     assert_eq!(cpus(&small), (0..10).map(f64::from).collect::<Vec<_>>());
 
-    // 12:00:00.000 to 12:01:39.999 spans 100 000 ms: ten buckets of 10 000 ms.
+    // 100 samples in two minutes: the 1-minute tier, one averaged sample per minute
+    // stamped with the minute's start.
     let resp = history(
         &app,
         &token,
@@ -339,41 +340,35 @@ async fn history_downsamples_large_ranges() {
     let bucket: i64 = resp
         .headers()
         .get("x-watchpost-bucket-ms")
-        .expect("bucket header when downsampled")
+        .expect("bucket header for rollups")
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(bucket, 10_000);
+    assert_eq!(bucket, 60_000);
     let body = json_with_status(resp, StatusCode::OK).await;
     let items = body.as_array().unwrap();
-    assert!(items.len() <= 10, "{} items", items.len());
-    assert_eq!(items.len(), 10);
-    // Each bucket is the average of its ten samples, stamped with its first sample's time.
-    for (k, item) in items.iter().enumerate() {
-        let k = k as i64;
-        let expect_cpu = (k * 10..k * 10 + 10).sum::<i64>() as f64 / 10.0;
+    assert_eq!(items.len(), 2, "{body}");
+    for (item, (ts, cpu, processes)) in items
+        .iter()
+        .zip([(NOON, 29.5, 59), (NOON + 60_000, 79.5, 99)])
+    {
+        assert_eq!(parse_z(item["ts"].as_str().unwrap()), ts);
+        assert!((item["cpu"].as_f64().unwrap() - cpu).abs() < 1e-9, "{item}");
         assert!(
-            (item["cpu"].as_f64().unwrap() - expect_cpu).abs() < 1e-9,
-            "bucket {k}: {item}"
+            (item["memory"].as_f64().unwrap() - (100.0 - cpu)).abs() < 1e-9,
+            "{item}"
         );
-        assert!(
-            (item["memory"].as_f64().unwrap() - (100.0 - expect_cpu)).abs() < 1e-9,
-            "bucket {k}: {item}"
-        );
-        assert_eq!(parse_z(item["ts"].as_str().unwrap()), NOON + k * 10_000);
         // Counters are maxima.
-        assert_eq!(item["processes"].as_i64().unwrap(), k * 10 + 9);
+        assert_eq!(item["processes"].as_i64().unwrap(), processes);
     }
 
-    // A wider range still never exceeds the cap.
+    // Two hours span 121 minutes, more than 10 points: the hour tier.
     let resp = history(&app, &token, "2026-01-15T11:00:00Z", "2026-01-15T13:00:00Z").await;
-    assert!(resp.headers().get("x-watchpost-bucket-ms").is_some());
+    assert_eq!(resp.headers()["x-watchpost-bucket-ms"], "3600000");
     let body = json_with_status(resp, StatusCode::OK).await;
-    let n = body.as_array().unwrap().len();
-    assert!((1..=10).contains(&n), "{n} items");
-    let total: f64 = cpus(&body).iter().sum();
-    assert!(total > 0.0);
+    assert_eq!(cpus(&body), vec![49.5]);
+    assert_eq!(body[0]["ts"], "2026-01-15T12:00:00.000Z");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

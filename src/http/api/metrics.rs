@@ -4,7 +4,7 @@ use crate::domain::{format_rfc3339, now_ms, TimeRange};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiQuery, ApiUser};
 use crate::http::state::AppState;
-use crate::store::Sample;
+use crate::store::{Sample, Tier};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::Json;
@@ -138,15 +138,20 @@ pub struct HistoryQuery {
 
 /// Samples in a time range, oldest first.
 ///
-/// Ranges holding more samples than `history_max_points` (default 5000) are downsampled:
-/// the range is cut into equal buckets and each bucket is returned as one averaged sample
-/// (maxima for counters such as processes), stamped with its first sample's time. The
-/// `x-watchpost-bucket-ms` response header says the bucket width when that happened.
+/// Short ranges come from the raw samples. A range holding more than `history_max_points`
+/// (default 5000) samples is read from the rollups instead: the 1-minute tier while the
+/// range spans at most that many minutes, else the 1-hour tier, with neighbouring buckets
+/// merged further if there would still be too many. Each bucket is returned as one
+/// averaged sample (maxima for counters such as processes and uptime), stamped with the
+/// bucket's start; buckets starting inside the range are returned. The
+/// `x-watchpost-bucket-ms` response header says the bucket width (60000, 3600000 or a
+/// multiple) whenever rollups were returned. Where the raw samples (or the 1-minute
+/// buckets) of the range were already deleted by retention, the next tier answers.
 #[utoipa::path(get, path = "/metrics/history", tag = "metrics", params(HistoryQuery),
     security(("token" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Samples, oldest first", body = [SampleOut],
-            headers(("x-watchpost-bucket-ms" = String, description = "Bucket width when downsampled"))),
+            headers(("x-watchpost-bucket-ms" = String, description = "Bucket width in ms when rollups were returned"))),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 404, description = "Unknown host", body = ErrorBody),
         (status = 422, description = "Unparsable timestamps or start after end", body = ErrorBody),
@@ -162,27 +167,87 @@ pub async fn history(
     let range = TimeRange::parse(&start_raw, &end_raw)?;
     let (host_id, host) = resolve_host(&state, q.host.as_deref()).await?;
     let max_points = i64::from(state.settings.history_max_points);
-    let count = state
-        .store
-        .count_samples_between(host_id, range.start, range.end)
-        .await?;
+    let store = state.store.as_ref();
+
+    let wanted = if buckets_in(range.start, range.end, Tier::Minute) > max_points {
+        Tier::Hour
+    } else {
+        Tier::Raw
+    };
+    let mut tier = covering_tier(store, host_id, wanted, range.start).await?;
+    // Counting stops one past the limit: the cost is bounded by max_points.
+    if tier == Tier::Raw
+        && store
+            .count_samples_capped(host_id, range.start, range.end, max_points + 1)
+            .await?
+            > max_points
+    {
+        tier = covering_tier(store, host_id, Tier::Minute, range.start).await?;
+    }
+
     let mut headers = HeaderMap::new();
-    let rows = if count > max_points {
-        let span = range.end - range.start + 1;
-        let bucket = (span + max_points - 1) / max_points;
-        headers.insert("x-watchpost-bucket-ms", HeaderValue::from(bucket));
-        state
-            .store
-            .samples_bucketed(host_id, range.start, range.end, bucket)
+    let rows = if tier == Tier::Raw {
+        store
+            .samples_between(host_id, range.start, range.end)
             .await?
     } else {
-        state
-            .store
-            .samples_between(host_id, range.start, range.end)
+        // Whole tier buckets per point, as few as keep the answer within max_points.
+        let buckets = buckets_in(range.start, range.end, tier);
+        let per_point = ((buckets + max_points - 1) / max_points).max(1);
+        let bucket = per_point.saturating_mul(tier.step_ms());
+        headers.insert("x-watchpost-bucket-ms", HeaderValue::from(bucket));
+        store
+            .rollup_samples(tier, host_id, range.start, range.end, bucket)
             .await?
     };
     Ok((
         headers,
         Json(rows.iter().map(|s| SampleOut::new(s, &host)).collect()),
     ))
+}
+
+/// How many `tier` buckets start inside [start, end].
+fn buckets_in(start: i64, end: i64, tier: Tier) -> i64 {
+    let step = tier.step_ms();
+    let first = start.div_euclid(step) + i64::from(start.rem_euclid(step) != 0);
+    let last = end.div_euclid(step);
+    (last - first + 1).max(0)
+}
+
+/// `tier`, or a coarser one where retention has already deleted the `tier` rows of the
+/// start of the range but the coarser tier still summarises them. Rollups are written with
+/// their raw rows, so a coarser bucket ending before a finer tier's oldest row only remains
+/// because the finer rows were deleted.
+async fn covering_tier(
+    store: &dyn crate::store::Store,
+    host_id: i64,
+    mut tier: Tier,
+    start: i64,
+) -> Result<Tier, ApiError> {
+    'tiers: loop {
+        if tier.coarser().is_none() {
+            return Ok(tier);
+        }
+        let fine = store.oldest_in_tier(host_id, tier).await?;
+        if fine.is_some_and(|oldest| oldest <= start) {
+            return Ok(tier);
+        }
+        // Not only the next tier: retention may have cut two tiers at the same point.
+        let mut next = tier.coarser();
+        while let Some(coarser) = next {
+            let step = coarser.step_ms();
+            let coarse = store.oldest_in_tier(host_id, coarser).await?;
+            let older = match (coarse, fine) {
+                (Some(c), Some(f)) => c < f.div_euclid(step) * step,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if older {
+                tier = coarser;
+                continue 'tiers;
+            }
+            next = coarser.coarser();
+        }
+        return Ok(tier);
+    }
 }
