@@ -320,29 +320,7 @@ async fn rollups_can_be_rebuilt_from_raw_rows() {
         .collect();
     let db = RawDb::connect(&app.database_url).await;
     for s in &more {
-        db.exec(&format!(
-            "INSERT INTO samples (host_id, ts, cpu, memory, memory_used, memory_total, swap, load1, load5, \
-             load15, disk, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, processes, uptime) VALUES \
-             ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-            s.host_id,
-            s.ts,
-            s.cpu,
-            s.memory,
-            s.memory_used,
-            s.memory_total,
-            s.swap,
-            s.load1,
-            s.load5,
-            s.load15,
-            s.disk,
-            s.disk_read_bps,
-            s.disk_write_bps,
-            s.net_rx_bps,
-            s.net_tx_bps,
-            s.processes,
-            s.uptime
-        ))
-        .await;
+        db.exec(&raw_insert(&s.host_id.to_string(), s)).await;
     }
     db.close().await;
     // ...until they are rebuilt.
@@ -455,27 +433,9 @@ async fn migration_7_fills_the_new_rollup_columns_from_raw_rows() {
             ))
             .await;
             for s in &prepared {
-                db.exec(&format!(
-                    "INSERT INTO samples (host_id, ts, cpu, memory, memory_used, memory_total, swap, load1, \
-                     load5, load15, disk, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, processes, \
-                     uptime) VALUES ((SELECT id FROM hosts WHERE name = 'old-host'), {}, {}, {}, {}, {}, {}, \
-                     {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                    s.ts,
-                    s.cpu,
-                    s.memory,
-                    s.memory_used,
-                    s.memory_total,
-                    s.swap,
-                    s.load1,
-                    s.load5,
-                    s.load15,
-                    s.disk,
-                    s.disk_read_bps,
-                    s.disk_write_bps,
-                    s.net_rx_bps,
-                    s.net_tx_bps,
-                    s.processes,
-                    s.uptime
+                db.exec(&raw_insert(
+                    "(SELECT id FROM hosts WHERE name = 'old-host')",
+                    s,
                 ))
                 .await;
             }
@@ -488,7 +448,10 @@ async fn migration_7_fills_the_new_rollup_columns_from_raw_rows() {
                 env!("CARGO_MANIFEST_DIR")
             ))
             .unwrap();
-            for statement in rollups.split(';').filter(|s| s.contains("INSERT INTO samples_1")) {
+            for statement in rollups
+                .split(';')
+                .filter(|s| s.contains("INSERT INTO samples_1"))
+            {
                 db.exec(statement).await;
             }
             db.close().await;
@@ -523,4 +486,30 @@ async fn migration_7_fills_the_new_rollup_columns_from_raw_rows() {
         .map(|s| Sample { host_id, ..s })
         .collect();
     assert_groups(&body, &samples, host_ts, host_ts + 2 * HOUR - 1, MINUTE);
+}
+
+/// An INSERT of one raw sample behind the store's back (so no rollup is touched);
+/// `host` is an SQL expression for the host id.
+fn raw_insert(host: &str, s: &watchpost::store::Sample) -> String {
+    format!(
+        "INSERT INTO samples (host_id, ts, cpu, memory, memory_used, memory_total, swap, load1, load5, \
+         load15, disk, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, processes, uptime) VALUES \
+         ({host}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        s.ts,
+        s.cpu,
+        s.memory,
+        s.memory_used,
+        s.memory_total,
+        s.swap,
+        s.load1,
+        s.load5,
+        s.load15,
+        s.disk,
+        s.disk_read_bps,
+        s.disk_write_bps,
+        s.net_rx_bps,
+        s.net_tx_bps,
+        s.processes,
+        s.uptime
+    )
 }
