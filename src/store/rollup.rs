@@ -208,29 +208,43 @@ fn merge_sql(table: &str) -> String {
     )
 }
 
-/// Buckets starting in [$2, $3], merged `$4` ms at a time from `$2`, each as one `Sample`
-/// row: averages (sum / n), or maxima where the kind says so.
-fn history_grouped_sql(table: &str) -> String {
-    let values: Vec<String> = METRICS
+/// The `Sample` columns of a history read: averages (sum / n), or maxima where the kind
+/// says so; over `SUM`/`MAX` of several buckets when `grouped`.
+fn history_values(grouped: bool) -> String {
+    let agg = |f: &str, col: String| if grouped { format!("{f}({col})") } else { col };
+    METRICS
         .iter()
         .map(|m| {
             let (name, source) = (m.name, m.source);
             // SUM(n) is BIGINT (NUMERIC on PostgreSQL): divide by a float, not an integer.
-            let avg = format!("SUM({name}_sum) / CAST(SUM(n) AS DOUBLE PRECISION)");
+            let avg = format!(
+                "{} / CAST({} AS DOUBLE PRECISION)",
+                agg("SUM", format!("{name}_sum")),
+                agg("SUM", "n".to_owned())
+            );
             match m.kind {
                 Kind::Gauge => format!("{avg} AS {source}"),
                 Kind::IntGauge => format!("CAST(ROUND({avg}) AS BIGINT) AS {source}"),
                 Kind::IntPeak | Kind::Counter => {
-                    format!("CAST(MAX({name}_max) AS BIGINT) AS {source}")
+                    format!(
+                        "CAST({} AS BIGINT) AS {source}",
+                        agg("MAX", format!("{name}_max"))
+                    )
                 }
             }
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Buckets starting in [$2, $3], merged `$4` ms at a time from `$2`, each as one `Sample`
+/// row.
+fn history_grouped_sql(table: &str) -> String {
     format!(
         "SELECT host_id, MIN(bucket) AS ts, {} FROM {table} \
          WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 \
          GROUP BY host_id, (bucket - $2) / $4 ORDER BY MIN(bucket) ASC",
-        values.join(", ")
+        history_values(true)
     )
 }
 
@@ -238,24 +252,10 @@ fn history_grouped_sql(table: &str) -> String {
 /// the primary key, where grouping would sort every row for nothing (most of the cost of
 /// a 30-day answer).
 fn history_sql(table: &str) -> String {
-    let values: Vec<String> = METRICS
-        .iter()
-        .map(|m| {
-            let (name, source) = (m.name, m.source);
-            let avg = format!("{name}_sum / CAST(n AS DOUBLE PRECISION)");
-            match m.kind {
-                Kind::Gauge => format!("{avg} AS {source}"),
-                Kind::IntGauge => format!("CAST(ROUND({avg}) AS BIGINT) AS {source}"),
-                Kind::IntPeak | Kind::Counter => {
-                    format!("CAST({name}_max AS BIGINT) AS {source}")
-                }
-            }
-        })
-        .collect();
     format!(
         "SELECT host_id, bucket AS ts, {} FROM {table} \
          WHERE host_id = $1 AND bucket >= $2 AND bucket <= $3 ORDER BY bucket ASC",
-        values.join(", ")
+        history_values(false)
     )
 }
 
