@@ -106,26 +106,162 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    /// Inserts one batch's samples in ONE statement (a round trip per row would dominate a
-    /// group commit); returns the samples that were new. Timestamps within a batch are
-    /// distinct, so the returned `ts` identify the rows.
-    async fn insert_new_samples<'s>(
+    /// Adds new samples to the rollup tiers: one statement per tier for the whole commit,
+    /// every bucket's aggregates bound as arrays.
+    async fn merge_rollups(
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        samples: &'s [Sample],
-    ) -> Result<Vec<&'s Sample>, sqlx::Error> {
+        inserted: &[&Sample],
+    ) -> Result<(), sqlx::Error> {
+        if inserted.is_empty() {
+            return Ok(());
+        }
+        for (sql, step) in super::rollup::merges_arrays() {
+            // Keyed by (host, bucket), so distinct, and in key order: concurrent replicas
+            // upsert the same rows in the same order.
+            let buckets = super::rollup::buckets(inserted, step);
+            super::rollup::bind_merge_arrays(sqlx::query(sql), &buckets)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a group commit's batches with a fixed handful of set-based statements, however
+    /// many batches it holds: at ~0.2 ms per round trip, six statements per batch capped a
+    /// commit of 1,000 agents' batches at several hundred milliseconds.
+    async fn ingest_impl(
+        &self,
+        batches: &[IngestBatch],
+        now: i64,
+    ) -> Result<Vec<IngestOutcome>, sqlx::Error> {
+        use std::collections::{BTreeMap, HashMap, HashSet};
+        let mut outcomes = vec![IngestOutcome::HostGone; batches.len()];
+        if batches.is_empty() {
+            return Ok(outcomes);
+        }
+        // Per host, the last version and interval its batches name (as if applied in turn).
+        let mut hosts: BTreeMap<i64, (Option<&str>, Option<i64>)> = BTreeMap::new();
+        for b in batches {
+            let e = hosts.entry(b.host_id).or_default();
+            e.0 = b.agent_version.as_deref().or(e.0);
+            e.1 = b.interval_ms.or(e.1);
+        }
+        let ids: Vec<i64> = hosts.keys().copied().collect();
+        let versions: Vec<Option<&str>> = hosts.values().map(|h| h.0).collect();
+        let intervals: Vec<Option<i64>> = hosts.values().map(|h| h.1).collect();
+        let mut tx = self.w().begin().await?;
+        // The host rows are locked first, in id order (the materialised CTE), so two
+        // replicas committing batches of the same hosts queue instead of deadlocking, and
+        // everything below touches only rows of hosts this transaction holds. A talking
+        // agent is alive even when it resends a batch; the server's clock decides.
+        let alive: HashSet<i64> = sqlx::query_scalar(
+            "WITH locked AS MATERIALIZED (SELECT id FROM hosts WHERE id = ANY($1) ORDER BY id FOR UPDATE) \
+             UPDATE hosts h SET last_seen_at = GREATEST(h.last_seen_at, $4), \
+             agent_version = COALESCE(u.agent_version, h.agent_version), interval_ms = COALESCE(u.interval_ms, h.interval_ms) \
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) AS u(id, agent_version, interval_ms) \
+             JOIN locked ON locked.id = u.id WHERE h.id = u.id RETURNING h.id",
+        )
+        .bind(&ids)
+        .bind(&versions)
+        .bind(&intervals)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let live: Vec<usize> = (0..batches.len())
+            .filter(|&i| alive.contains(&batches[i].host_id))
+            .collect();
+        if live.is_empty() {
+            tx.commit().await?;
+            return Ok(outcomes);
+        }
+        let batch_hosts: Vec<i64> = live.iter().map(|&i| batches[i].host_id).collect();
+        let batch_ids: Vec<&str> = live.iter().map(|&i| batches[i].batch_id.as_str()).collect();
+        // A batch id seen twice in one statement is stored once: DO NOTHING skips the
+        // second like any other conflict.
+        let stored: Vec<(i64, String)> = sqlx::query_as(
+            "INSERT INTO ingest_batches (host_id, batch_id, received_at, rows) \
+             SELECT h, b, $3, 0 FROM UNNEST($1::bigint[], $2::text[]) AS u(h, b) \
+             ON CONFLICT (host_id, batch_id) DO NOTHING RETURNING host_id, batch_id",
+        )
+        .bind(&batch_hosts)
+        .bind(&batch_ids)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut new_ids: HashMap<i64, HashSet<String>> = HashMap::new();
+        for (host, id) in stored {
+            new_ids.entry(host).or_default().insert(id);
+        }
+        // The first of equal batches in the commit is the new one; later ones are retries.
+        let mut fresh = Vec::with_capacity(live.len());
+        for i in live {
+            let b = &batches[i];
+            let is_new = new_ids
+                .get_mut(&b.host_id)
+                .is_some_and(|ids| ids.remove(b.batch_id.as_str()));
+            if is_new {
+                fresh.push(i);
+            } else {
+                outcomes[i] = IngestOutcome::Duplicate;
+            }
+        }
+        let candidates: Vec<&Sample> = fresh.iter().flat_map(|&i| &batches[i].samples).collect();
+        let mut new_rows = Self::insert_new_samples(&mut tx, &candidates).await?;
+        // Each new row belongs to the first batch that carried its (host, ts).
+        let mut inserted = Vec::with_capacity(new_rows.len());
+        let mut accepted = Vec::with_capacity(fresh.len());
+        for &i in &fresh {
+            let before = inserted.len();
+            for s in &batches[i].samples {
+                if new_rows.remove(&(s.host_id, s.ts)) {
+                    inserted.push(s);
+                }
+            }
+            let n = inserted.len() - before;
+            outcomes[i] = IngestOutcome::Stored { accepted: n as u64 };
+            accepted.push(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Self::merge_rollups(&mut tx, &inserted).await?;
+        let fresh_hosts: Vec<i64> = fresh.iter().map(|&i| batches[i].host_id).collect();
+        let fresh_ids: Vec<&str> = fresh
+            .iter()
+            .map(|&i| batches[i].batch_id.as_str())
+            .collect();
+        sqlx::query(
+            "UPDATE ingest_batches b SET rows = u.n FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) AS u(h, id, n) \
+             WHERE b.host_id = u.h AND b.batch_id = u.id",
+        )
+        .bind(&fresh_hosts)
+        .bind(&fresh_ids)
+        .bind(&accepted)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Inserts samples in ONE statement (a round trip per row would dominate a group
+    /// commit); returns the (host, ts) keys of the rows that were new. Equal keys within
+    /// `samples` are stored once.
+    async fn insert_new_samples(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        samples: &[&Sample],
+    ) -> Result<std::collections::HashSet<(i64, i64)>, sqlx::Error> {
         if samples.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Default::default());
         }
-        fn col<T>(samples: &[Sample], f: impl Fn(&Sample) -> T) -> Vec<T> {
-            samples.iter().map(f).collect()
+        fn col<T>(samples: &[&Sample], f: impl Fn(&Sample) -> T) -> Vec<T> {
+            samples.iter().map(|s| f(s)).collect()
         }
-        let new_ts: Vec<i64> = sqlx::query_scalar(concat!(
+        let new_rows: Vec<(i64, i64)> = sqlx::query_as(concat!(
             "INSERT INTO samples (",
             super::shared::sample_columns!(),
             ") SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::float8[], $4::float8[], $5::bigint[], $6::bigint[], \
              $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::float8[], $13::float8[], \
              $14::float8[], $15::float8[], $16::bigint[], $17::bigint[]) \
-             ON CONFLICT (host_id, ts) DO NOTHING RETURNING ts"
+             ON CONFLICT (host_id, ts) DO NOTHING RETURNING host_id, ts"
         ))
         .bind(col(samples, |s| s.host_id))
         .bind(col(samples, |s| s.ts))
@@ -146,8 +282,7 @@ impl PgStore {
         .bind(col(samples, |s| s.uptime))
         .fetch_all(&mut **tx)
         .await?;
-        let new_ts: std::collections::HashSet<i64> = new_ts.into_iter().collect();
-        Ok(samples.iter().filter(|s| new_ts.contains(&s.ts)).collect())
+        Ok(new_rows.into_iter().collect())
     }
 }
 

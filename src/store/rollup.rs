@@ -183,9 +183,34 @@ fn columns() -> impl Iterator<Item = (usize, Stat, String)> {
 /// Adds the count, minima, maxima and sums of some new samples to a bucket: one statement
 /// per (host, bucket) however many samples fell into it.
 fn merge_sql(table: &str) -> String {
+    let params: Vec<String> = (1..=columns().count() + 3)
+        .map(|i| format!("${i}"))
+        .collect();
+    merge_from(table, &format!("VALUES ({})", params.join(", ")))
+}
+
+/// PostgreSQL: [`merge_sql`] for many buckets at once, each column bound as an array
+/// ([`bind_merge_arrays`]): one round trip per tier however many hosts a commit holds.
+/// The buckets must be distinct (an upsert cannot touch a row twice in one statement).
+fn merge_arrays_sql(table: &str) -> String {
+    let types: Vec<String> = ["bigint[]"; 3]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(columns().map(|_| "float8[]".to_owned()))
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}", i + 1))
+        .collect();
+    merge_from(
+        table,
+        &format!("SELECT * FROM UNNEST({})", types.join(", ")),
+    )
+}
+
+/// The upsert that adds the rows of `source` (host_id, bucket, n, then every column) to
+/// their buckets.
+fn merge_from(table: &str, source: &str) -> String {
     let cols: Vec<(usize, Stat, String)> = columns().collect();
     let names: Vec<&str> = cols.iter().map(|c| c.2.as_str()).collect();
-    let params: Vec<String> = (1..=cols.len() + 3).map(|i| format!("${i}")).collect();
     // CASE rather than MIN()/LEAST(): the one spelling both engines understand.
     let updates: Vec<String> = cols
         .iter()
@@ -200,10 +225,9 @@ fn merge_sql(table: &str) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO {table} (host_id, bucket, n, {}) VALUES ({}) \
+        "INSERT INTO {table} (host_id, bucket, n, {}) {source} \
          ON CONFLICT (host_id, bucket) DO UPDATE SET n = {table}.n + excluded.n, {}",
         names.join(", "),
-        params.join(", "),
         updates.join(", ")
     )
 }
@@ -311,6 +335,8 @@ fn rebuild_sql(table: &str, step: i64) -> String {
 
 pub(super) static MERGE_1M: LazyLock<String> = LazyLock::new(|| merge_sql("samples_1m"));
 pub(super) static MERGE_1H: LazyLock<String> = LazyLock::new(|| merge_sql("samples_1h"));
+static MERGE_ARRAYS_1M: LazyLock<String> = LazyLock::new(|| merge_arrays_sql("samples_1m"));
+static MERGE_ARRAYS_1H: LazyLock<String> = LazyLock::new(|| merge_arrays_sql("samples_1h"));
 pub(super) static HISTORY_1M: LazyLock<String> = LazyLock::new(|| history_sql("samples_1m"));
 pub(super) static HISTORY_1H: LazyLock<String> = LazyLock::new(|| history_sql("samples_1h"));
 pub(super) static HISTORY_GROUPED_1M: LazyLock<String> =
@@ -329,6 +355,14 @@ pub(super) fn merges() -> [(&'static str, i64); 2] {
     [
         (MERGE_1M.as_str(), Tier::Minute.step_ms()),
         (MERGE_1H.as_str(), Tier::Hour.step_ms()),
+    ]
+}
+
+/// [`merges`] in the array form of [`merge_arrays_sql`] (PostgreSQL).
+pub(super) fn merges_arrays() -> [(&'static str, i64); 2] {
+    [
+        (MERGE_ARRAYS_1M.as_str(), Tier::Minute.step_ms()),
+        (MERGE_ARRAYS_1H.as_str(), Tier::Hour.step_ms()),
     ]
 }
 
@@ -395,6 +429,33 @@ where
     q
 }
 
+/// Binds an array merge's parameters ([`merge_arrays_sql`]): one array per column, one
+/// element per bucket.
+pub(super) fn bind_merge_arrays<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    buckets: &BTreeMap<(i64, i64), Acc>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let keys = |f: fn(&(i64, i64), &Acc) -> i64| -> Vec<i64> {
+        buckets.iter().map(|(k, a)| f(k, a)).collect()
+    };
+    let mut q = q
+        .bind(keys(|k, _| k.0))
+        .bind(keys(|k, _| k.1))
+        .bind(keys(|_, a| a.n));
+    for (i, stat, _) in columns() {
+        let column: Vec<f64> = buckets
+            .values()
+            .map(|a| match stat {
+                Stat::Min => a.min[i],
+                Stat::Max => a.max[i],
+                Stat::Sum => a.sum[i],
+            })
+            .collect();
+        q = q.bind(column);
+    }
+    q
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +475,13 @@ mod tests {
         // host_id, bucket, n and one parameter per column.
         assert!(merge.contains(&format!("${}", cols.len() + 3)));
         assert!(!merge.contains(&format!("${}", cols.len() + 4)));
+        let arrays = merge_arrays_sql("samples_1m");
+        assert!(arrays.contains(&format!("${}::float8[]", cols.len() + 3)));
+        assert!(!arrays.contains(&format!("${}", cols.len() + 4)));
+        assert_eq!(
+            arrays.split_once(" ON CONFLICT").map(|p| p.1),
+            merge.split_once(" ON CONFLICT").map(|p| p.1)
+        );
         // The history reads yield every Sample field.
         let (plain, grouped) = (history_sql("samples_1h"), history_grouped_sql("samples_1h"));
         for field in [

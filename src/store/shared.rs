@@ -422,13 +422,7 @@ macro_rules! impl_store {
                     let e = last_seen.entry(s.host_id).or_insert(s.ts);
                     *e = (*e).max(s.ts);
                 }
-                for (sql, step) in $crate::store::rollup::merges() {
-                    for ((host_id, bucket), acc) in $crate::store::rollup::buckets(&inserted, step) {
-                        $crate::store::rollup::bind_merge(sqlx::query(sql), host_id, bucket, &acc)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+                Self::merge_rollups(&mut tx, &inserted).await?;
                 for (host_id, ts) in last_seen {
                     sqlx::query("UPDATE hosts SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)")
                         .bind(ts)
@@ -653,68 +647,9 @@ macro_rules! impl_store {
             }
 
             async fn ingest(&self, batches: &[IngestBatch], now: i64) -> StoreResult<Vec<IngestOutcome>> {
-                let mut outcomes = vec![IngestOutcome::HostGone; batches.len()];
-                if batches.is_empty() {
-                    return Ok(outcomes);
-                }
-                // Hosts in id order: two replicas committing batches of the same hosts take
-                // the row locks in the same order and cannot deadlock each other.
-                let mut order: Vec<usize> = (0..batches.len()).collect();
-                order.sort_by_key(|&i| batches[i].host_id);
-                let mut tx = self.w().begin().await?;
-                for i in order {
-                    let b = &batches[i];
-                    // A talking agent is alive even when it resends a batch; the server's
-                    // clock decides, so a skewed agent clock cannot fake liveness.
-                    let alive = sqlx::query(
-                        "UPDATE hosts SET last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
-                         agent_version = COALESCE($2, agent_version), interval_ms = COALESCE($3, interval_ms) WHERE id = $4",
-                    )
-                    .bind(now)
-                    .bind(b.agent_version.as_deref())
-                    .bind(b.interval_ms)
-                    .bind(b.host_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        > 0;
-                    if !alive {
-                        continue;
-                    }
-                    let fresh = sqlx::query(
-                        "INSERT INTO ingest_batches (host_id, batch_id, received_at, rows) VALUES ($1, $2, $3, 0) \
-                         ON CONFLICT (host_id, batch_id) DO NOTHING",
-                    )
-                    .bind(b.host_id)
-                    .bind(&b.batch_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        > 0;
-                    if !fresh {
-                        outcomes[i] = IngestOutcome::Duplicate;
-                        continue;
-                    }
-                    let inserted = Self::insert_new_samples(&mut tx, &b.samples).await?;
-                    for (sql, step) in $crate::store::rollup::merges() {
-                        for ((host_id, bucket), acc) in $crate::store::rollup::buckets(&inserted, step) {
-                            $crate::store::rollup::bind_merge(sqlx::query(sql), host_id, bucket, &acc)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
-                    let accepted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
-                    sqlx::query("UPDATE ingest_batches SET rows = $1 WHERE host_id = $2 AND batch_id = $3")
-                        .bind(accepted)
-                        .bind(b.host_id)
-                        .bind(&b.batch_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    outcomes[i] = IngestOutcome::Stored { accepted: inserted.len() as u64 };
-                }
-                tx.commit().await?;
-                Ok(outcomes)
+                // Per engine: SQLite runs a statement per batch in-process, PostgreSQL a
+                // fixed handful of set-based statements per commit (round trips dominate).
+                Ok(self.ingest_impl(batches, now).await?)
             }
 
             async fn purge_ingest_batches(&self, older_than: i64) -> StoreResult<u64> {

@@ -150,6 +150,86 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Adds new samples to the rollup tiers: a statement per (host, bucket) and tier
+    /// (in-process, so no round trips to save).
+    async fn merge_rollups(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        inserted: &[&Sample],
+    ) -> Result<(), sqlx::Error> {
+        for (sql, step) in super::rollup::merges() {
+            for ((host_id, bucket), acc) in super::rollup::buckets(inserted, step) {
+                super::rollup::bind_merge(sqlx::query(sql), host_id, bucket, &acc)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a group commit's batches in one transaction, batch by batch in host order.
+    async fn ingest_impl(
+        &self,
+        batches: &[IngestBatch],
+        now: i64,
+    ) -> Result<Vec<IngestOutcome>, sqlx::Error> {
+        let mut outcomes = vec![IngestOutcome::HostGone; batches.len()];
+        if batches.is_empty() {
+            return Ok(outcomes);
+        }
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        order.sort_by_key(|&i| batches[i].host_id);
+        let mut tx = self.w().begin().await?;
+        for i in order {
+            let b = &batches[i];
+            // A talking agent is alive even when it resends a batch; the server's clock
+            // decides, so a skewed agent clock cannot fake liveness.
+            let alive = sqlx::query(
+                "UPDATE hosts SET last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
+                 agent_version = COALESCE($2, agent_version), interval_ms = COALESCE($3, interval_ms) WHERE id = $4",
+            )
+            .bind(now)
+            .bind(b.agent_version.as_deref())
+            .bind(b.interval_ms)
+            .bind(b.host_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if !alive {
+                continue;
+            }
+            let fresh = sqlx::query(
+                "INSERT INTO ingest_batches (host_id, batch_id, received_at, rows) VALUES ($1, $2, $3, 0) \
+                 ON CONFLICT (host_id, batch_id) DO NOTHING",
+            )
+            .bind(b.host_id)
+            .bind(&b.batch_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if !fresh {
+                outcomes[i] = IngestOutcome::Duplicate;
+                continue;
+            }
+            let inserted = Self::insert_new_samples(&mut tx, &b.samples).await?;
+            Self::merge_rollups(&mut tx, &inserted).await?;
+            let accepted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
+            sqlx::query("UPDATE ingest_batches SET rows = $1 WHERE host_id = $2 AND batch_id = $3")
+                .bind(accepted)
+                .bind(b.host_id)
+                .bind(&b.batch_id)
+                .execute(&mut *tx)
+                .await?;
+            outcomes[i] = IngestOutcome::Stored {
+                accepted: inserted.len() as u64,
+            };
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
     /// Inserts one batch's samples, a statement each (in-process, so no round trips to
     /// save); returns the samples that were new.
     async fn insert_new_samples<'s>(

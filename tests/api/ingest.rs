@@ -742,6 +742,182 @@ async fn concurrent_batches_are_committed_together_and_rollups_match_raw_rows() 
     );
 }
 
+/// Each stored batch id with the row count recorded for it.
+async fn batch_rows(app: &TestApp) -> Vec<(i64, String, i64)> {
+    const SQL: &str =
+        "SELECT host_id, batch_id, rows FROM ingest_batches ORDER BY host_id, batch_id";
+    match app.engine {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            let rows = sqlx::query_as(SQL).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let rows = sqlx::query_as(SQL).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_commit_sorts_out_retries_overlaps_and_deleted_hosts() {
+    use watchpost::store::{IngestBatch, IngestOutcome, Sample};
+    let app = spawn_app().await;
+    let (a, _) = create_host(&app, "alpha").await;
+    let (b, _) = create_host(&app, "bravo").await;
+    let (c, _) = create_host(&app, "charlie").await;
+    let now = now_ms();
+    assert!(app.store.delete_host(c, now).await.unwrap());
+    let base = now / 60_000 * 60_000 - 600_000;
+    let sample = |host_id, k: i64, cpu| Sample {
+        host_id,
+        ts: base + k * 1000,
+        cpu,
+        memory: 50.0,
+        uptime: 100 + k,
+        ..Default::default()
+    };
+    let batch = |host_id, id: &str, version: Option<&str>, interval_ms, samples| IngestBatch {
+        host_id,
+        batch_id: id.to_owned(),
+        agent_version: version.map(str::to_owned),
+        interval_ms,
+        samples,
+    };
+    let a0 = batch(
+        a,
+        "a0",
+        Some("1.0"),
+        Some(1000),
+        (0..3).map(|k| sample(a, k, 10.0)).collect(),
+    );
+    assert_eq!(
+        app.store
+            .ingest(std::slice::from_ref(&a0), now)
+            .await
+            .unwrap(),
+        vec![IngestOutcome::Stored { accepted: 3 }]
+    );
+
+    // One group commit holding, in arrival order: a new batch, a retry of a committed
+    // batch, a batch overlapping committed samples, a deleted host's batch, a retry of a
+    // batch earlier in the same commit, a batch overlapping that one, an empty batch.
+    let commit = vec![
+        batch(
+            b,
+            "b1",
+            Some("1.0"),
+            Some(1000),
+            vec![sample(b, 0, 20.0), sample(b, 1, 21.0)],
+        ),
+        a0.clone(),
+        batch(
+            a,
+            "a1",
+            None,
+            None,
+            (2..5).map(|k| sample(a, k, 30.0)).collect(),
+        ),
+        batch(c, "c1", Some("1.0"), Some(1000), vec![sample(c, 0, 1.0)]),
+        batch(
+            b,
+            "b1",
+            Some("1.0"),
+            Some(1000),
+            vec![sample(b, 0, 20.0), sample(b, 1, 21.0)],
+        ),
+        batch(
+            b,
+            "b2",
+            Some("1.1"),
+            None,
+            vec![sample(b, 1, 99.0), sample(b, 2, 22.0)],
+        ),
+        batch(a, "a2", None, Some(2000), Vec::new()),
+    ];
+    let later = now + 5000;
+    let outcomes = app.store.ingest(&commit, later).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            IngestOutcome::Stored { accepted: 2 },
+            IngestOutcome::Duplicate,
+            IngestOutcome::Stored { accepted: 2 },
+            IngestOutcome::HostGone,
+            IngestOutcome::Duplicate,
+            IngestOutcome::Stored { accepted: 1 },
+            IngestOutcome::Stored { accepted: 0 },
+        ]
+    );
+    let cpus = |host| {
+        let store = app.store.clone();
+        async move {
+            store
+                .samples_between(host, base - 1, base + 60_000)
+                .await
+                .unwrap()
+                .iter()
+                .map(|s| (s.ts - base, s.cpu))
+                .collect::<Vec<_>>()
+        }
+    };
+    // The first writer of a timestamp wins: a0's k=2 stays 10, b1's k=1 stays 21.
+    assert_eq!(
+        cpus(a).await,
+        vec![
+            (0, 10.0),
+            (1000, 10.0),
+            (2000, 10.0),
+            (3000, 30.0),
+            (4000, 30.0)
+        ]
+    );
+    assert_eq!(cpus(b).await, vec![(0, 20.0), (1000, 21.0), (2000, 22.0)]);
+    assert_eq!(count(&app, c).await, 0);
+    assert_eq!(
+        batch_rows(&app).await,
+        vec![
+            (a, "a0".to_owned(), 3),
+            (a, "a1".to_owned(), 2),
+            (a, "a2".to_owned(), 0),
+            (b, "b1".to_owned(), 2),
+            (b, "b2".to_owned(), 1),
+        ]
+    );
+    // Each host shows what its latest batches said, and the server's clock as last seen.
+    let alpha = app.store.host(a).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            alpha.agent_version.as_deref(),
+            alpha.interval_ms,
+            alpha.last_seen_at
+        ),
+        (Some("1.0"), Some(2000), Some(later))
+    );
+    let bravo = app.store.host(b).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            bravo.agent_version.as_deref(),
+            bravo.interval_ms,
+            bravo.last_seen_at
+        ),
+        (Some("1.1"), Some(1000), Some(later))
+    );
+    // A commit from a slower replica with an older clock does not move last-seen back.
+    app.store
+        .ingest(&[batch(b, "b3", None, None, Vec::new())], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.store.host(b).await.unwrap().unwrap().last_seen_at,
+        Some(later)
+    );
+    assert_rollups_match_raw(&app).await;
+}
+
 /// Runs one statement straight on the test database (fault injection).
 async fn execute(app: &TestApp, sql: &'static str) {
     match app.engine {
