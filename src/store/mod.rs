@@ -132,10 +132,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a token only if it belongs to `user_id`.
     async fn delete_user_token(&self, user_id: i64, token_hash: &str) -> StoreResult<bool>;
     async fn list_hosts(&self) -> StoreResult<Vec<Host>>;
-    /// Per-bucket minima and maxima of the charted metrics, ascending.
+    /// Per-bucket minima and maxima of the charted metrics, ascending, read from `tier`
+    /// (see [`Tier::fitting`] and [`covering_tier`]).
     async fn chart_buckets(
         &self,
         host_id: i64,
+        tier: Tier,
         start: i64,
         end: i64,
         bucket_ms: i64,
@@ -406,4 +408,42 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(Vec<LogAnalysisMeta>, i64)>;
     async fn log_analysis(&self, id: i64, user_id: i64) -> StoreResult<Option<LogAnalysis>>;
     async fn delete_log_analysis(&self, id: i64, user_id: i64) -> StoreResult<bool>;
+}
+
+/// `tier`, or a coarser one where retention has already deleted the `tier` rows of the
+/// start of the range but the coarser tier still summarises them. Rollups are written with
+/// their raw rows, so a coarser bucket ending before a finer tier's oldest row only remains
+/// because the finer rows were deleted.
+pub async fn covering_tier(
+    store: &dyn Store,
+    host_id: i64,
+    mut tier: Tier,
+    start: i64,
+) -> StoreResult<Tier> {
+    'tiers: loop {
+        if tier.coarser().is_none() {
+            return Ok(tier);
+        }
+        let fine = store.oldest_in_tier(host_id, tier).await?;
+        if fine.is_some_and(|oldest| oldest <= start) {
+            return Ok(tier);
+        }
+        // Not only the next tier: retention may have cut two tiers at the same point.
+        let mut next = tier.coarser();
+        while let Some(coarser) = next {
+            let step = coarser.step_ms();
+            let coarse = store.oldest_in_tier(host_id, coarser).await?;
+            let older = match (coarse, fine) {
+                (Some(c), Some(f)) => c < f.div_euclid(step) * step,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if older {
+                tier = coarser;
+                continue 'tiers;
+            }
+            next = coarser.coarser();
+        }
+        return Ok(tier);
+    }
 }

@@ -73,6 +73,15 @@ impl Tier {
         }
     }
 
+    /// The coarsest tier whose rows are no wider than `bucket_ms`: a 30-day chart of 200
+    /// points reads ~720 hourly rows, a 24-hour one ~1,440 minute rows.
+    pub fn fitting(bucket_ms: i64) -> Tier {
+        [Tier::Hour, Tier::Minute]
+            .into_iter()
+            .find(|t| bucket_ms >= t.step_ms())
+            .unwrap_or(Tier::Raw)
+    }
+
     /// The next coarser tier, if any.
     pub const fn coarser(self) -> Option<Tier> {
         match self {

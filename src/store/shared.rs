@@ -182,24 +182,23 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn chart_buckets(&self, host_id: i64, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<ChartBucket>> {
-                // The coarsest tier whose resolution still fits the bucket: a 30-day chart
-                // reads ~720 hourly rows, a 24-hour chart ~1440 minute rows.
+            async fn chart_buckets(&self, host_id: i64, tier: Tier, start: i64, end: i64, bucket_ms: i64) -> StoreResult<Vec<ChartBucket>> {
                 let bucket_ms = bucket_ms.max(1);
-                for (sql, step) in [
-                    ($crate::store::rollup::CHART_1H.as_str(), 3_600_000_i64),
-                    ($crate::store::rollup::CHART_1M.as_str(), 60_000_i64),
-                ] {
-                    if bucket_ms >= step {
-                        let from = start.div_euclid(step) * step;
-                        return Ok(sqlx::query_as::<_, ChartBucket>(sql)
-                            .bind(host_id)
-                            .bind(from)
-                            .bind(end)
-                            .bind(bucket_ms)
-                            .fetch_all(self.r())
-                            .await?);
-                    }
+                let rollup = match tier {
+                    Tier::Hour => Some($crate::store::rollup::CHART_1H.as_str()),
+                    Tier::Minute => Some($crate::store::rollup::CHART_1M.as_str()),
+                    Tier::Raw => None,
+                };
+                if let Some(sql) = rollup {
+                    let step = tier.step_ms();
+                    // Groups of whole rollup buckets, at least one bucket wide.
+                    return Ok(sqlx::query_as::<_, ChartBucket>(sql)
+                        .bind(host_id)
+                        .bind(start.div_euclid(step) * step)
+                        .bind(end)
+                        .bind(bucket_ms.max(step))
+                        .fetch_all(self.r())
+                        .await?);
                 }
                 // One pass over the raw range for every charted metric.
                 Ok(sqlx::query_as::<_, ChartBucket>(

@@ -111,26 +111,29 @@ impl AgentAlerts {
     }
 
     async fn round(&mut self, now: i64) -> anyhow::Result<Round> {
-        if self.engine.is_none() {
-            if !self
-                .store
-                .try_lease(LEASE, &self.holder, now, self.ttl_ms)
-                .await?
-            {
-                return Ok(Round::Follower);
+        let engine = match self.engine.as_mut() {
+            Some(engine) => engine,
+            None => {
+                if !self
+                    .store
+                    .try_lease(LEASE, &self.holder, now, self.ttl_ms)
+                    .await?
+                {
+                    return Ok(Round::Follower);
+                }
+                // The engine starts from what the previous holder committed.
+                let mut engine =
+                    AlertEngine::for_agents(self.store.clone(), self.default_interval_ms).await?;
+                if let Some(w) = &self.wake {
+                    engine = engine.with_wake(w.clone());
+                }
+                if let Some(m) = &self.metrics {
+                    engine.set_metrics(m.clone());
+                }
+                tracing::info!(holder = %self.holder, "took the agent-alerting lease");
+                self.engine.insert(engine)
             }
-            // The engine starts from what the previous holder committed.
-            let mut engine =
-                AlertEngine::for_agents(self.store.clone(), self.default_interval_ms).await?;
-            if let Some(w) = &self.wake {
-                engine = engine.with_wake(w.clone());
-            }
-            if let Some(m) = &self.metrics {
-                engine.set_metrics(m.clone());
-            }
-            tracing::info!(holder = %self.holder, "took the agent-alerting lease");
-            self.engine = Some(engine);
-        }
+        };
         let samples = self
             .store
             .unevaluated_agent_samples(now.saturating_sub(MAX_LAG_MS), ROUND_LIMIT)
@@ -140,9 +143,6 @@ impl AgentAlerts {
             holder: self.holder.clone(),
             expires_at: now.saturating_add(self.ttl_ms),
             cursors: cursors(&samples),
-        };
-        let Some(engine) = self.engine.as_mut() else {
-            return Ok(Round::Follower);
         };
         match engine.observe_fenced(&samples, fence, now).await? {
             Some(changes) => Ok(Round::Leader {

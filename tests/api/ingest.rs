@@ -717,7 +717,13 @@ async fn concurrent_batches_are_committed_together_and_rollups_match_raw_rows() 
     let (first, _) = hosts[0];
     let buckets = app
         .store
-        .chart_buckets(first, base - 30_000, base + 300_000, 60_000)
+        .chart_buckets(
+            first,
+            watchpost::store::Tier::Minute,
+            base - 30_000,
+            base + 300_000,
+            60_000,
+        )
         .await
         .unwrap();
     let raw = app

@@ -31,7 +31,7 @@ async fn rollups_track_raw_samples_and_ignore_duplicates() {
     let end = t0 + 180_000 - 1;
     let per_minute = app
         .store
-        .chart_buckets(host, t0, end, 60_000)
+        .chart_buckets(host, Tier::Minute, t0, end, 60_000)
         .await
         .unwrap();
     assert_eq!(per_minute.len(), 3, "{per_minute:?}");
@@ -52,7 +52,7 @@ async fn rollups_track_raw_samples_and_ignore_duplicates() {
     // The raw path (sub-minute buckets) agrees with the minute tier at minute width.
     let raw = app
         .store
-        .chart_buckets(host, t0, end, 30_000)
+        .chart_buckets(host, Tier::Raw, t0, end, 30_000)
         .await
         .unwrap();
     assert_eq!(raw.len(), 6);
@@ -61,7 +61,7 @@ async fn rollups_track_raw_samples_and_ignore_duplicates() {
 
     let hourly = app
         .store
-        .chart_buckets(host, t0, end, 3_600_000)
+        .chart_buckets(host, Tier::Hour, t0, end, 3_600_000)
         .await
         .unwrap();
     assert_eq!(hourly.len(), 1);
@@ -296,6 +296,27 @@ async fn history_reads_the_next_tier_where_retention_deleted_rows() {
     let (bucket, body) = history_at(&app, &token, base + HOUR, base + HOUR + half).await;
     assert_eq!(bucket, None);
     assert_eq!(body.as_array().unwrap().len(), 90);
+    // Charts pick their tier the same way: 30 s points would read raw rows, which are
+    // gone, so they come from the minute tier, one point per minute.
+    let store = app.store.as_ref();
+    let chart_tier =
+        |start| watchpost::store::covering_tier(store, host, Tier::fitting(30_000), start);
+    assert_eq!(chart_tier(base).await.unwrap(), Tier::Minute);
+    assert_eq!(chart_tier(base + HOUR).await.unwrap(), Tier::Raw);
+    let chart = store
+        .chart_buckets(host, Tier::Minute, base, base + half, 30_000)
+        .await
+        .unwrap();
+    assert_eq!(chart.len(), 30);
+    let first_minute: Vec<&Sample> = samples.iter().filter(|s| s.ts < base + MINUTE).collect();
+    assert_eq!(
+        (chart[0].ts, chart[0].cpu_min, chart[0].cpu_max),
+        (
+            base,
+            first_minute.iter().map(|s| s.cpu).fold(f64::MAX, f64::min),
+            first_minute.iter().map(|s| s.cpu).fold(f64::MIN, f64::max)
+        )
+    );
 
     // Minute buckets gone too: the hour tier.
     app.store
@@ -305,6 +326,17 @@ async fn history_reads_the_next_tier_where_retention_deleted_rows() {
     let (bucket, body) = history_at(&app, &token, base, base + half).await;
     assert_eq!(bucket, Some(HOUR));
     assert_groups(&body, &samples, base, base + half, HOUR);
+    let tier =
+        watchpost::store::covering_tier(app.store.as_ref(), host, Tier::fitting(30_000), base)
+            .await
+            .unwrap();
+    assert_eq!(tier, Tier::Hour);
+    let chart = app
+        .store
+        .chart_buckets(host, tier, base, base + half, 30_000)
+        .await
+        .unwrap();
+    assert_eq!(chart.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

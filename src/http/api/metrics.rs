@@ -174,7 +174,7 @@ pub async fn history(
     } else {
         Tier::Raw
     };
-    let mut tier = covering_tier(store, host_id, wanted, range.start).await?;
+    let mut tier = crate::store::covering_tier(store, host_id, wanted, range.start).await?;
     // Counting stops one past the limit: the cost is bounded by max_points.
     if tier == Tier::Raw
         && store
@@ -182,7 +182,7 @@ pub async fn history(
             .await?
             > max_points
     {
-        tier = covering_tier(store, host_id, Tier::Minute, range.start).await?;
+        tier = crate::store::covering_tier(store, host_id, Tier::Minute, range.start).await?;
     }
 
     let mut headers = HeaderMap::new();
@@ -212,42 +212,4 @@ fn buckets_in(start: i64, end: i64, tier: Tier) -> i64 {
     let first = start.div_euclid(step) + i64::from(start.rem_euclid(step) != 0);
     let last = end.div_euclid(step);
     (last - first + 1).max(0)
-}
-
-/// `tier`, or a coarser one where retention has already deleted the `tier` rows of the
-/// start of the range but the coarser tier still summarises them. Rollups are written with
-/// their raw rows, so a coarser bucket ending before a finer tier's oldest row only remains
-/// because the finer rows were deleted.
-async fn covering_tier(
-    store: &dyn crate::store::Store,
-    host_id: i64,
-    mut tier: Tier,
-    start: i64,
-) -> Result<Tier, ApiError> {
-    'tiers: loop {
-        if tier.coarser().is_none() {
-            return Ok(tier);
-        }
-        let fine = store.oldest_in_tier(host_id, tier).await?;
-        if fine.is_some_and(|oldest| oldest <= start) {
-            return Ok(tier);
-        }
-        // Not only the next tier: retention may have cut two tiers at the same point.
-        let mut next = tier.coarser();
-        while let Some(coarser) = next {
-            let step = coarser.step_ms();
-            let coarse = store.oldest_in_tier(host_id, coarser).await?;
-            let older = match (coarse, fine) {
-                (Some(c), Some(f)) => c < f.div_euclid(step) * step,
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            if older {
-                tier = coarser;
-                continue 'tiers;
-            }
-            next = coarser.coarser();
-        }
-        return Ok(tier);
-    }
 }

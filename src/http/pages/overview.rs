@@ -6,7 +6,7 @@ use super::session::Ctx;
 use crate::charts::{build, ChartInput, ChartView, Unit};
 use crate::domain::now_ms;
 use crate::http::state::AppState;
-use crate::store::{ChartBucket, Host, Sample, ThresholdPair};
+use crate::store::{covering_tier, ChartBucket, Host, Sample, ThresholdPair, Tier};
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
@@ -166,9 +166,18 @@ pub async fn host_card(
     let (key, _, span, poll) = range;
     let start = now - span;
     let bucket_ms = (span / CHART_BUCKETS).max(1000);
+    // The tier that fits the bucket width, or a coarser one where retention has already
+    // deleted the start of the range from it (the chart then shows fewer, wider points).
+    let tier = covering_tier(
+        state.store.as_ref(),
+        host.id,
+        Tier::fitting(bucket_ms),
+        start,
+    )
+    .await?;
     let buckets = state
         .store
-        .chart_buckets(host.id, start, now, bucket_ms)
+        .chart_buckets(host.id, tier, start, now, bucket_ms)
         .await?;
     let latest: Option<Sample> = state
         .store
