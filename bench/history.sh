@@ -13,7 +13,8 @@
 # default period) the 15-minute peer holds 900 raw rows instead of 90; seeding then takes
 # minutes. SQLite in a temporary directory;
 # set WATCHPOST_BENCH_DATABASE_URL=postgres://… to run against PostgreSQL as well (a
-# scratch database: it is seeded, not emptied).
+# scratch database of its own, not one the tests use as their admin database: it is seeded,
+# not emptied). WATCHPOST_BENCH_ENGINES="postgres" skips SQLite (default "sqlite postgres").
 #
 # Needs cargo, curl, hyperfine (apt-get install hyperfine), python3. Binds 127.0.0.1 only
 # and stops its server by itself.
@@ -124,7 +125,8 @@ PY
   PID=
 }
 
-run sqlite "sqlite://$WORK/h.db"
+ENGINES=${WATCHPOST_BENCH_ENGINES:-sqlite postgres}
+case " $ENGINES " in *" sqlite "*) run sqlite "sqlite://$WORK/h.db" ;; esac
 if [ -n "${WATCHPOST_BENCH_DATABASE_URL:-}" ]; then
-  run postgres "$WATCHPOST_BENCH_DATABASE_URL"
+  case " $ENGINES " in *" postgres "*) run postgres "$WATCHPOST_BENCH_DATABASE_URL" ;; esac
 fi

@@ -208,7 +208,7 @@ impl PgStore {
             }
         }
         let candidates: Vec<&Sample> = fresh.iter().flat_map(|&i| &batches[i].samples).collect();
-        let mut new_rows = Self::insert_new_samples(&mut tx, &candidates).await?;
+        let mut new_rows = Self::insert_rows(&mut tx, &candidates).await?;
         // Each new row belongs to the first batch that carried its (host, ts).
         let mut inserted = Vec::with_capacity(new_rows.len());
         let mut accepted = Vec::with_capacity(fresh.len());
@@ -242,10 +242,24 @@ impl PgStore {
         Ok(outcomes)
     }
 
+    /// [`Self::insert_rows`], returning the samples that were new, in order (the first of
+    /// equal keys).
+    async fn insert_new_samples<'s>(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        samples: &[&'s Sample],
+    ) -> Result<Vec<&'s Sample>, sqlx::Error> {
+        let mut new_rows = Self::insert_rows(tx, samples).await?;
+        Ok(samples
+            .iter()
+            .copied()
+            .filter(|s| new_rows.remove(&(s.host_id, s.ts)))
+            .collect())
+    }
+
     /// Inserts samples in ONE statement (a round trip per row would dominate a group
-    /// commit); returns the (host, ts) keys of the rows that were new. Equal keys within
-    /// `samples` are stored once.
-    async fn insert_new_samples(
+    /// commit or a bulk load); returns the (host, ts) keys of the rows that were new.
+    /// Equal keys within `samples` are stored once.
+    async fn insert_rows(
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
         samples: &[&Sample],
     ) -> Result<std::collections::HashSet<(i64, i64)>, sqlx::Error> {

@@ -44,7 +44,7 @@ pub(super) const SAMPLE_INSERT: &str = concat!(
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
     "ON CONFLICT (host_id, ts) DO NOTHING"
 );
-/// Binds a sample's columns in [`SAMPLE_INSERT`] order, for either engine.
+/// Binds a sample's columns in [`SAMPLE_INSERT`] order (SQLite inserts row by row).
 pub(super) fn bind_sample<'q, DB: sqlx::Database>(
     q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     s: &crate::store::Sample,
@@ -404,20 +404,11 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let mut tx = self.w().begin().await?;
-                let mut inserted = Vec::with_capacity(samples.len());
+                let refs: Vec<&Sample> = samples.iter().collect();
+                // A duplicate (retried) sample must not be counted twice in rollups.
+                let inserted = Self::insert_new_samples(&mut tx, &refs).await?;
                 let mut last_seen: std::collections::BTreeMap<i64, i64> = Default::default();
-                for s in samples {
-                    let done = $crate::store::shared::bind_sample(
-                        sqlx::query($crate::store::shared::SAMPLE_INSERT),
-                        s,
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    // A duplicate (retried) sample must not be counted twice in rollups.
-                    if done.rows_affected() == 0 {
-                        continue;
-                    }
-                    inserted.push(s);
+                for s in &inserted {
                     let e = last_seen.entry(s.host_id).or_insert(s.ts);
                     *e = (*e).max(s.ts);
                 }

@@ -213,7 +213,8 @@ impl SqliteStore {
                 outcomes[i] = IngestOutcome::Duplicate;
                 continue;
             }
-            let inserted = Self::insert_new_samples(&mut tx, &b.samples).await?;
+            let refs: Vec<&Sample> = b.samples.iter().collect();
+            let inserted = Self::insert_new_samples(&mut tx, &refs).await?;
             Self::merge_rollups(&mut tx, &inserted).await?;
             let accepted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
             sqlx::query("UPDATE ingest_batches SET rows = $1 WHERE host_id = $2 AND batch_id = $3")
@@ -230,14 +231,14 @@ impl SqliteStore {
         Ok(outcomes)
     }
 
-    /// Inserts one batch's samples, a statement each (in-process, so no round trips to
-    /// save); returns the samples that were new.
+    /// Inserts samples, a statement each (in-process, so no round trips to save); returns
+    /// the samples that were new, in order.
     async fn insert_new_samples<'s>(
         tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        samples: &'s [Sample],
+        samples: &[&'s Sample],
     ) -> Result<Vec<&'s Sample>, sqlx::Error> {
         let mut inserted = Vec::with_capacity(samples.len());
-        for s in samples {
+        for &s in samples {
             let done = super::shared::bind_sample(sqlx::query(super::shared::SAMPLE_INSERT), s)
                 .execute(&mut **tx)
                 .await?;
