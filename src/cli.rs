@@ -268,6 +268,15 @@ pub struct Overrides {
     /// Seconds to wait for a database connection before answering 503.
     #[arg(long, env = "WATCHPOST_DB_ACQUIRE_TIMEOUT_SECS", global = true)]
     pub db_acquire_timeout_secs: Option<u64>,
+    /// Seconds a statement waits for another connection's lock before 503.
+    #[arg(long, env = "WATCHPOST_DB_LOCK_TIMEOUT_SECS", global = true)]
+    pub db_lock_timeout_secs: Option<u64>,
+    /// PostgreSQL statement_timeout in seconds (0: none).
+    #[arg(long, env = "WATCHPOST_DB_STATEMENT_TIMEOUT_SECS", global = true)]
+    pub db_statement_timeout_secs: Option<u64>,
+    /// Longest pause in an upload body before it is cut off (408).
+    #[arg(long, env = "WATCHPOST_UPLOAD_IDLE_TIMEOUT_SECS", global = true)]
+    pub upload_idle_timeout_secs: Option<u64>,
     /// Seconds to drain connections at shutdown.
     #[arg(long, env = "WATCHPOST_SHUTDOWN_GRACE_SECS", global = true)]
     pub shutdown_grace_secs: Option<u64>,

@@ -77,6 +77,15 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// Seconds to wait for a pooled connection before answering 503.
     pub db_acquire_timeout_secs: u64,
+    /// Seconds a statement waits for a lock another connection holds before it gives up
+    /// and the request gets 503 (SQLite `busy_timeout`, PostgreSQL `lock_timeout`).
+    pub db_lock_timeout_secs: u64,
+    /// PostgreSQL `statement_timeout` in seconds (0: none), so a runaway statement does
+    /// not hold a connection long after its request has been answered.
+    pub db_statement_timeout_secs: u64,
+    /// Longest pause between two pieces of an upload body (`/logs/analyze`, the
+    /// dashboard upload) before the upload is cut off with 408.
+    pub upload_idle_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     /// Mark the session cookie `Secure` (HTTPS only). Set false for plain-HTTP LAN use;
     /// browsers accept Secure cookies from http://localhost either way.
@@ -175,6 +184,9 @@ impl Default for Settings {
             history_max_points: 5000,
             db_max_connections: 8,
             db_acquire_timeout_secs: 5,
+            db_lock_timeout_secs: 5,
+            db_statement_timeout_secs: 60,
+            upload_idle_timeout_secs: 30,
             shutdown_grace_secs: 10,
             cookie_secure: true,
             session_idle_secs: 30 * 60,
@@ -328,6 +340,9 @@ impl Settings {
             history_max_points,
             db_max_connections,
             db_acquire_timeout_secs,
+            db_lock_timeout_secs,
+            db_statement_timeout_secs,
+            upload_idle_timeout_secs,
             shutdown_grace_secs,
             cookie_secure,
             session_idle_secs,
@@ -384,6 +399,10 @@ impl Settings {
         }
         if self.header_read_timeout_secs == 0 || self.request_timeout_secs == 0 {
             bail!("header_read_timeout_secs and request_timeout_secs must be at least 1");
+        }
+        // 0 would mean "fail at once" to SQLite but "wait forever" to PostgreSQL.
+        if self.db_lock_timeout_secs == 0 || self.upload_idle_timeout_secs == 0 {
+            bail!("db_lock_timeout_secs and upload_idle_timeout_secs must be at least 1");
         }
         if self.session_idle_secs == 0 || self.session_absolute_secs < self.session_idle_secs {
             bail!("session_idle_secs must be at least 1 and session_absolute_secs at least session_idle_secs");

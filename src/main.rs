@@ -69,6 +69,10 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Some(Command::RebuildRollups) => {
+                // One statement over every raw row: far longer than a request's statement
+                // timeout on a big database, and nobody is waiting on it but the operator.
+                let mut settings = settings;
+                settings.db_statement_timeout_secs = 0;
                 let store = watchpost::store::connect(&settings).await?;
                 let rows = store.rebuild_rollups().await;
                 store.close().await;

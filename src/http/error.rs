@@ -35,6 +35,9 @@ pub enum ApiError {
         retry_after_secs: u64,
         detail: &'static str,
     },
+    /// The client paused sending the request body for longer than allowed.
+    #[error("the request body was not received in time")]
+    RequestTimeout,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal server error")]
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,6 +116,10 @@ pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response
         }
         StatusCode::SERVICE_UNAVAILABLE => {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        // The rest of a half-sent body is not read, so the connection cannot be reused.
+        StatusCode::REQUEST_TIMEOUT => {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         _ => {}
     }

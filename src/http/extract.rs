@@ -84,11 +84,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// header that is not a usable Bearer token, or one that disagrees with the `token`
 /// header, is refused rather than silently ignored.
 pub fn presented_token(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts
-        .headers
-        .get("token")
-        .map(|v| v.to_str().map(str::trim).unwrap_or(""))
-        .filter(|v| !v.is_empty());
+    // A blank or non-text `token` header is a broken client, not an absent one: it must
+    // not fall through to a valid Bearer token sent beside it.
+    let header = match parts.headers.get("token") {
+        None => None,
+        Some(v) => match v.to_str().map(str::trim) {
+            Ok(t) if !t.is_empty() => Some(t),
+            _ => return Err(ApiError::Unauthorized("malformed token header")),
+        },
+    };
     let bearer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
         None => None,
         Some(v) => {

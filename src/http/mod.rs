@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
@@ -31,11 +32,18 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     // The log routes also take the dashboard session (with CSRF checks of their own), so
     // they sit inside the session layer.
     let log_routes = Router::new()
-        // Uploads bring their own (larger) body limit and time limit.
+        // Uploads bring their own (larger) body limit and time limit, and a client that
+        // stops sending mid-body is cut off after the idle timeout rather than holding
+        // its connection for the whole analysis timeout.
         .route(
             "/logs/analyze",
-            post(logs::analyze).layer(DefaultBodyLimit::max(
-                usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
+            post(logs::analyze).layer((
+                DefaultBodyLimit::max(
+                    usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
+                ),
+                RequestBodyTimeoutLayer::new(Duration::from_secs(
+                    state.settings.upload_idle_timeout_secs,
+                )),
             )),
         )
         .route("/logs/analyses", get(logs::list))

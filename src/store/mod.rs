@@ -44,12 +44,17 @@ impl From<sqlx::Error> for StoreError {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 // SQLite primary result codes live in the low byte of extended codes:
                 // 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN. PostgreSQL: class 08
-                // (connection), 53 (resources), 57P (operator intervention).
+                // (connection), 53 (resources), 57P (operator intervention), and the
+                // `lock_timeout` / `statement_timeout` cancellations (55P03
+                // lock_not_available, 57014 query_canceled): a lock someone else holds
+                // is as transient as a full pool, so the client is told to retry.
                 let sqlite_primary = code.parse::<i64>().ok().map(|c| c & 0xff);
                 let transient = matches!(sqlite_primary, Some(5 | 6 | 10 | 13 | 14))
                     || code.starts_with("08")
                     || code.starts_with("53")
-                    || code.starts_with("57P");
+                    || code.starts_with("57P")
+                    || code == "55P03"
+                    || code == "57014";
                 if transient {
                     StoreError::Unavailable(e.to_string())
                 } else {

@@ -5,7 +5,7 @@ use super::shared::impl_store;
 use super::*;
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -57,12 +57,38 @@ impl PgStore {
     }
 
     pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
-        let opts = PgConnectOptions::from_str(&settings.database_url)
+        let base = PgConnectOptions::from_str(&settings.database_url)
             .context("invalid PostgreSQL URL")?
             // Acknowledged writes must survive a server crash. JIT off: our queries are
             // short, and JIT compiling one whose row estimate is high (a per-host scan of
             // the samples key) costs 100+ ms for a 5 ms query.
             .options([("synchronous_commit", "on"), ("jit", "off")]);
+        // Migrations run on a connection of their own without the lock and statement
+        // timeouts: sqlx's migrator waits on an advisory lock while another replica
+        // migrates, and a migration may legitimately run long on a big table.
+        {
+            let mut conn = PgConnection::connect_with(&base).await.with_context(|| {
+                format!(
+                    "connecting to PostgreSQL at {}",
+                    redact_url(&settings.database_url)
+                )
+            })?;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&mut conn)
+                .await
+                .context("applying PostgreSQL migrations")?;
+            let _ = conn.close().await;
+        }
+        // A statement waiting on a lock held elsewhere (a table lock, a long transaction
+        // of another replica or an operator's session) gives up after the lock timeout
+        // instead of holding its request until the request timeout; 55P03 and 57014 map
+        // to 503 + Retry-After (`StoreError::Unavailable`).
+        let lock_timeout = format!("{}s", settings.db_lock_timeout_secs);
+        let statement_timeout = format!("{}s", settings.db_statement_timeout_secs);
+        let opts = base.options([
+            ("lock_timeout", lock_timeout.as_str()),
+            ("statement_timeout", statement_timeout.as_str()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.db_max_connections)
             .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout_secs))
@@ -74,10 +100,6 @@ impl PgStore {
                     redact_url(&settings.database_url)
                 )
             })?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .context("applying PostgreSQL migrations")?;
         Ok(Self { pool })
     }
 

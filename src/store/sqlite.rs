@@ -96,7 +96,7 @@ impl SqliteStore {
             .context("invalid SQLite URL")?
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(Duration::from_secs(settings.db_lock_timeout_secs))
             .foreign_keys(true);
         let acquire = Duration::from_secs(settings.db_acquire_timeout_secs);
         let writer = SqlitePoolOptions::new()

@@ -625,6 +625,11 @@ async fn conflicting_or_malformed_authorization_is_refused() {
         ],
         vec![("authorization", "Bearer".to_owned())],
         vec![("authorization", token.clone())],
+        // A blank token header beside a valid Bearer is a broken client, not no header.
+        vec![
+            ("token", " ".to_owned()),
+            ("authorization", format!("Bearer {token}")),
+        ],
     ] {
         let resp = send(headers.clone()).await.unwrap();
         assert_error(resp, StatusCode::UNAUTHORIZED).await;

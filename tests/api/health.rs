@@ -63,6 +63,9 @@ async fn openapi_lists_every_route() {
         ("/admin/hosts/{id}", &["delete"]),
         ("/admin/hosts/{id}/token", &["post"]),
         ("/ingest", &["post"]),
+        ("/logs/analyze", &["post"]),
+        ("/logs/analyses", &["get"]),
+        ("/logs/analyses/{id}", &["get", "delete"]),
     ];
     for (path, methods) in expected {
         let item = paths
@@ -71,6 +74,52 @@ async fn openapi_lists_every_route() {
         for m in *methods {
             assert!(item.get(*m).is_some(), "{m} {path} missing from openapi");
         }
+    }
+    // Parameters are declared where they are read: a path parameter names a segment of
+    // its path, and query parameters (all optional here) are not mistaken for path ones.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                match p["in"].as_str().unwrap() {
+                    "path" => assert!(
+                        path.contains(&format!("{{{name}}}")) && p["required"] == true,
+                        "{method} {path}: path parameter {name} is not in the path"
+                    ),
+                    "query" => assert_ne!(
+                        p["required"], true,
+                        "{method} {path}: query parameter {name} marked required"
+                    ),
+                    other => panic!("{method} {path}: parameter {name} in {other}"),
+                }
+            }
+        }
+    }
+    // Every schema reference resolves (an unresolved one silently drops the parameter or
+    // field it describes from what clients and fuzzers see).
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r.to_owned());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{r} does not resolve"
+        );
     }
     // Rule bodies name the `for` duration as the API does, not the Rust field.
     let rule = &doc["components"]["schemas"]["RuleBody"]["properties"];

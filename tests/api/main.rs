@@ -8,6 +8,7 @@ mod binary;
 mod browser;
 mod browser_support;
 mod errors;
+mod faults;
 mod health;
 mod helpers;
 mod hosts_page;

@@ -301,6 +301,15 @@ async fn history_defaults_to_the_last_hour() {
     .await;
     let body = json_with_status(app.get("/metrics/history", &token).await, StatusCode::OK).await;
     assert_eq!(cpus(&body), vec![2.0, 3.0]);
+    // A given time must be one (as the original service's datetime parameters): an empty
+    // value is not "the default".
+    for bad in [
+        "/metrics/history?start=",
+        "/metrics/history?end=",
+        "/metrics/history?start=yesterday",
+    ] {
+        assert_error(app.get(bad, &token).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,6 +73,7 @@ impl From<&Alert> for AlertOut {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Number of alerts, 1–10000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
@@ -98,6 +99,7 @@ pub async fn alerts(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
     /// How many recent alert timestamps to list, 1–1000 (default 5).
     #[param(minimum = 1, maximum = 1000)]

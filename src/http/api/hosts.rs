@@ -111,7 +111,11 @@ pub async fn admin_list(
 pub struct NewHost {
     /// 1–64 characters of letters, digits, `.`, `_` and `-`, starting with a letter or
     /// digit; unique.
-    #[schema(example = "web-1", max_length = 64)]
+    #[schema(
+        example = "web-1",
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    )]
     pub name: String,
 }
 
@@ -217,6 +221,7 @@ pub async fn create(
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The host and its new agent token (shown only now)", body = HostWithToken),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 403, description = "Missing or wrong admin token, or admin disabled", body = ErrorBody),
         (status = 404, description = "No such host", body = ErrorBody),
         (status = 409, description = "This server's own host", body = ErrorBody),
@@ -241,6 +246,7 @@ pub async fn rotate_token(
     security(("admin_token" = [])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 403, description = "Missing or wrong admin token, or admin disabled", body = ErrorBody),
         (status = 404, description = "No such host", body = ErrorBody),
         (status = 409, description = "This server's own host", body = ErrorBody),

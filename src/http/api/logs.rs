@@ -76,6 +76,19 @@ fn analyze_error(e: AnalyzeError) -> ApiError {
     }
 }
 
+/// Whether a body read failed because the client paused for longer than the upload idle
+/// timeout (`RequestBodyTimeoutLayer`, possibly wrapped by the multipart parser).
+fn body_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 fn too_large(limit: u64) -> ApiError {
     ApiError::PayloadTooLarge(format!("the upload is larger than {limit} bytes"))
 }
@@ -434,6 +447,8 @@ pub async fn analyze_request(
     match (fed, outcome) {
         // A refused CSRF token stays the answer whatever the analyzer made of nothing.
         (Err(e @ ApiError::Forbidden(_)), _) => Err(e),
+        // So does a stalled client: whatever the analyzer made of the part it got.
+        (Err(e @ ApiError::RequestTimeout), _) => Err(e),
         // The analyzer's own verdict (a zip bomb, corrupt gzip) explains a cut-off upload.
         (_, Err(e)) => Err(analyze_error(e)),
         (Err(e), Ok(_)) => Err(e),
@@ -474,7 +489,13 @@ async fn feed_stream(
 ) -> Result<(), ApiError> {
     let mut received: u64 = 0;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ApiError::BadRequest("the upload was interrupted".into()))?;
+        let frame = frame.map_err(|e| {
+            if body_timed_out(&e) {
+                ApiError::RequestTimeout
+            } else {
+                ApiError::BadRequest("the upload was interrupted".into())
+            }
+        })?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -608,7 +629,9 @@ async fn read_small(
 }
 
 fn multipart_error(e: &axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
-    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    if body_timed_out(e) {
+        ApiError::RequestTimeout
+    } else if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
         ApiError::Validation(format!("malformed multipart body: {}", e.body_text()))
@@ -624,7 +647,10 @@ async fn feed_json(
     let max = state.settings.log_json_max_bytes;
     let bytes = axum::body::to_bytes(req.into_body(), max)
         .await
-        .map_err(|_| {
+        .map_err(|e| {
+            if body_timed_out(&e) {
+                return ApiError::RequestTimeout;
+            }
             ApiError::PayloadTooLarge(format!(
                 "JSON bodies are limited to {max} bytes; upload large logs as a raw body or a file"
             ))

@@ -63,6 +63,7 @@ impl SampleOut {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MetricsQuery {
     /// Number of samples, 1–10000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
@@ -127,10 +128,13 @@ pub async fn metrics(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Range start, RFC 3339 / ISO 8601; no offset means UTC (default: one hour before `end`).
+    #[param(format = DateTime, example = "2026-01-31T11:00:00Z")]
     pub start: Option<String>,
     /// Range end, inclusive (default: now).
+    #[param(format = DateTime, example = "2026-01-31T12:00:00Z")]
     pub end: Option<String>,
     /// Host name (default: the host this server runs on).
     pub host: Option<String>,

@@ -79,7 +79,7 @@ impl Modify for SecuritySchemes {
         hosts::list, hosts::admin_list, hosts::create, hosts::rotate_token, hosts::delete,
         ingest::ingest,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, deliveries::DeliveryState)),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;

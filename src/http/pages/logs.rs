@@ -202,6 +202,10 @@ fn upload_error(e: ApiError, ctx: &Ctx) -> Response {
             format!("The log could not be analysed: {m}"),
         ),
         ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+        ApiError::RequestTimeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "The upload stalled and was cut off; try again.".to_owned(),
+        ),
         other => return PageError::from(other).into_response(),
     };
     error_page(status, &message, ctx)

@@ -94,8 +94,15 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
             "/dashboard/logs",
             get(logs::logs)
                 .post(logs::upload)
-                .layer(DefaultBodyLimit::max(
-                    usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
+                // A stalled upload is cut off (408) instead of waiting for the analysis
+                // timeout; see `upload_idle_timeout_secs`.
+                .layer((
+                    DefaultBodyLimit::max(
+                        usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
+                    ),
+                    tower_http::timeout::RequestBodyTimeoutLayer::new(
+                        std::time::Duration::from_secs(state.settings.upload_idle_timeout_secs),
+                    ),
                 )),
         )
         .route("/dashboard/logs/{id}", get(logs::report))
