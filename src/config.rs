@@ -233,6 +233,36 @@ impl Default for Settings {
 /// Minimum `ADMIN_TOKEN` length; shorter secrets are guessable.
 pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
 
+/// Fewest distinct bytes a token may have: `aaaaaaaaaaaaaaaa` is long but not random.
+const MIN_TOKEN_DISTINCT_BYTES: usize = 8;
+
+/// Whether a configured secret is a value copied from an example (such as the
+/// `CHANGE-ME-…` in `deploy/watchpost.env.example`) or too repetitive to be random.
+/// Anyone who has read the example knows such a token, however long it is.
+pub fn looks_like_placeholder(token: &str) -> bool {
+    let letters: String = token
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let placeholder = [
+        "changeme",
+        "replaceme",
+        "changethis",
+        "yourtoken",
+        "yoursecret",
+        "placeholder",
+        "example",
+    ]
+    .iter()
+    .any(|p| letters.contains(p));
+    let distinct = token
+        .bytes()
+        .collect::<std::collections::BTreeSet<u8>>()
+        .len();
+    placeholder || distinct < MIN_TOKEN_DISTINCT_BYTES
+}
+
 impl Settings {
     /// Defaults → TOML file (if any) → environment/CLI overrides, then validated.
     pub fn load(o: &Overrides) -> anyhow::Result<Self> {
@@ -380,11 +410,19 @@ impl Settings {
                     "ADMIN_TOKEN is set but shorter than {MIN_ADMIN_TOKEN_BYTES} bytes; use a long random value (e.g. `openssl rand -hex 32`) or unset it to disable the admin endpoints"
                 );
             }
+            if looks_like_placeholder(t.expose()) {
+                bail!(
+                    "ADMIN_TOKEN looks like a placeholder or has too little variety; use a long random value (e.g. `openssl rand -hex 32`) or unset it to disable the admin endpoints"
+                );
+            }
         }
         if let Some(t) = &self.prometheus_token {
-            if t.expose().len() < MIN_ADMIN_TOKEN_BYTES || t.expose().trim() != t.expose() {
+            if t.expose().len() < MIN_ADMIN_TOKEN_BYTES
+                || t.expose().trim() != t.expose()
+                || looks_like_placeholder(t.expose())
+            {
                 bail!(
-                    "WATCHPOST_PROMETHEUS_TOKEN is set but shorter than {MIN_ADMIN_TOKEN_BYTES} bytes or padded with spaces; use a long random value (e.g. `openssl rand -hex 32`) or unset it for a public endpoint"
+                    "WATCHPOST_PROMETHEUS_TOKEN is set but shorter than {MIN_ADMIN_TOKEN_BYTES} bytes, padded with spaces or a placeholder; use a long random value (e.g. `openssl rand -hex 32`) or unset it for a public endpoint"
                 );
             }
         }

@@ -7,6 +7,7 @@ pub mod pages;
 pub mod server;
 pub mod state;
 
+use crate::config::Settings;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -52,9 +53,7 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
             get(logs::get_one).delete(logs::delete),
         );
     let pages = pages::router(&state, log_routes).await?;
-    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
-    let analysis_timeout = Duration::from_secs(state.settings.analysis_timeout_secs);
-    let body_limit = state.settings.max_body_bytes;
+    let settings = state.settings.clone();
     let prom_metrics = state.metrics.clone();
     let ingest_limit = state.settings.ingest_max_body_bytes;
     let router = Router::new()
@@ -113,7 +112,23 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(pages)
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    Ok(harden(router, &settings, prom_metrics))
+}
+
+/// Wraps a stateless router in the middleware every response goes through: body limit,
+/// panic catcher, `{"detail": ...}` errors, request timeouts, tracing with sensitive
+/// headers hidden, security headers and request metrics. Public so tests can mount a route
+/// that panics or fails behind the very same stack.
+pub fn harden(
+    router: Router,
+    settings: &Settings,
+    prom_metrics: Arc<crate::prom::Metrics>,
+) -> Router {
+    let timeout = Duration::from_secs(settings.request_timeout_secs);
+    let analysis_timeout = Duration::from_secs(settings.analysis_timeout_secs);
+    let body_limit = settings.max_body_bytes;
+    router
         .layer(DefaultBodyLimit::max(body_limit))
         // Inside the header layers, so a panic's 500 carries the security headers too.
         .layer(CatchPanicLayer::custom(|_| {
@@ -146,8 +161,7 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(security_header(header::CACHE_CONTROL, "no-store"))
         // Outermost: it sees the final status (timeouts, normalised errors, caught panics)
         // and the whole time spent in the stack.
-        .layer(middleware::from_fn_with_state(prom_metrics, record_request));
-    Ok(router)
+        .layer(middleware::from_fn_with_state(prom_metrics, record_request))
 }
 
 /// Counts every request, with its duration, under its route template for the Prometheus

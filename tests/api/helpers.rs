@@ -413,11 +413,15 @@ pub fn assert_security_headers(h: &HeaderMap) {
             .unwrap_or_else(|| panic!("missing header {name}; headers: {h:?}"))
             .to_owned()
     };
-    let csp = get("content-security-policy");
-    assert!(csp.contains("default-src 'self'"), "CSP {csp:?}");
-    assert!(csp.contains("frame-ancestors 'none'"), "CSP {csp:?}");
+    // The whole policy, so a weakened or dropped directive fails here.
+    assert_eq!(
+        get("content-security-policy"),
+        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    );
     assert_eq!(get("x-content-type-options"), "nosniff");
-    assert!(!get("referrer-policy").is_empty());
+    assert_eq!(get("referrer-policy"), "no-referrer");
+    assert_eq!(get("x-frame-options"), "DENY");
+    assert_eq!(get("cross-origin-opener-policy"), "same-origin");
 }
 
 #[test]

@@ -422,6 +422,74 @@ fn section<'a>(body: &'a str, id: &str, next: &str) -> &'a str {
     &body[start..end]
 }
 
+/// The byte ranges of the elements that carry `hx-disable` (from the opening tag to the
+/// matching close tag of the same name), so htmx ignores anything inside them.
+fn hx_disabled_ranges(body: &str) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut from = 0;
+    while let Some(off) = body[from..].find(" hx-disable") {
+        let attr = from + off;
+        from = attr + 1;
+        let open = body[..attr].rfind('<').expect("hx-disable outside a tag");
+        let name: String = body[open + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        assert!(!name.is_empty(), "hx-disable on a closing tag");
+        let (open_tag, close_tag) = (format!("<{name}"), format!("</{name}>"));
+        // Walk to the close tag that matches, counting nested elements of the same name.
+        let (mut depth, mut i) = (0usize, open);
+        let end = loop {
+            let next_open = body[i + 1..].find(&open_tag).map(|o| i + 1 + o);
+            let next_close = body[i + 1..]
+                .find(&close_tag)
+                .map(|o| i + 1 + o)
+                .unwrap_or_else(|| panic!("<{name} hx-disable> is never closed"));
+            match next_open {
+                Some(o) if o < next_close => {
+                    depth += 1;
+                    i = o;
+                }
+                _ if depth == 0 => break next_close,
+                _ => {
+                    depth -= 1;
+                    i = next_close;
+                }
+            }
+        };
+        ranges.push((open, end));
+    }
+    ranges
+}
+
+/// Every occurrence of `needle` in the page's main content lies inside an `hx-disable`
+/// element; returns how many there were.
+fn assert_only_inside_hx_disable(body: &str, needle: &str) -> usize {
+    let main = body.find("<main").expect("no <main>");
+    let ranges = hx_disabled_ranges(body);
+    let hits: Vec<usize> = body
+        .match_indices(needle)
+        .map(|(i, _)| i)
+        .filter(|&i| i > main)
+        .collect();
+    for &i in &hits {
+        assert!(
+            ranges.iter().any(|&(s, e)| s < i && i < e),
+            "{needle:?} at byte {i} is outside every hx-disable element: ...{}...",
+            &body[i.saturating_sub(200)..i]
+        );
+    }
+    hits.len()
+}
+
+#[test]
+fn the_hx_disable_checker_finds_text_outside() {
+    let page = "<main><div hx-disable><div>xq</div>xq</div><p>zq</p></main>";
+    assert_eq!(assert_only_inside_hx_disable(page, "xq"), 2);
+    let outside = std::panic::catch_unwind(|| assert_only_inside_hx_disable(page, "zq"));
+    assert!(outside.is_err(), "text outside hx-disable was not caught");
+}
+
 async fn upload(b: &Browser<'_>, fields: &[(&str, Option<&str>, &[u8])]) -> reqwest::Response {
     let (ct, body) = multipart(fields);
     b.client
@@ -489,6 +557,20 @@ async fn logs_page_uploads_without_javascript_and_escapes_log_text() {
     assert!(!body.contains("<i>web.log"));
     assert!(body.contains("&lt;i&gt;web.log") || body.contains("&#60;i&#62;web.log"));
     assert!(!body.contains("<img"), "no injected element");
+    // Everything taken from the log (file name, templates, examples) sits where htmx
+    // processes nothing.
+    for needle in [
+        "web.log",
+        "bad input",
+        "bad attribute",
+        "suspicious",
+        "started worker",
+    ] {
+        assert!(
+            assert_only_inside_hx_disable(&body, needle) > 0,
+            "{needle:?} not on the report page"
+        );
+    }
     // Level counts in the levels table.
     let rows = table_rows(section(&body, "levels", "formats"));
     let count = |level: &str| {
@@ -542,6 +624,7 @@ async fn logs_page_uploads_without_javascript_and_escapes_log_text() {
     let list = b.page("/dashboard/logs", StatusCode::OK).await;
     assert!(list.contains(&format!("href=\"{report}\"")));
     assert!(!list.contains("<i>web.log"));
+    assert_eq!(assert_only_inside_hx_disable(&list, "web.log"), 1);
 
     // Pasted text instead of a file (the file input left empty).
     let pasted = upload_ok(

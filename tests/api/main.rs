@@ -27,5 +27,6 @@ mod replicas;
 mod retention;
 mod rollups;
 mod rules;
+mod security;
 mod server;
 mod thresholds;

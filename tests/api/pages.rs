@@ -14,7 +14,7 @@ use watchpost::store::Sample;
 use watchpost::tasks::alerting::AlertEngine;
 
 /// The session cookie's name when `cookie_secure = false`.
-const COOKIE: &str = "watchpost_session";
+pub(crate) const COOKIE: &str = "watchpost_session";
 
 /// An app whose session cookie is not `Secure`, so reqwest sends it back over http.
 pub(crate) async fn spawn_dashboard() -> TestApp {
@@ -52,7 +52,7 @@ impl<'a> Browser<'a> {
     }
 
     /// The session cookie's value as the jar would send it now.
-    fn cookie(&self) -> Option<String> {
+    pub(crate) fn cookie(&self) -> Option<String> {
         let url: reqwest::Url = self.app.base_url.parse().unwrap();
         let header = self.jar.cookies(&url)?;
         header
@@ -149,7 +149,7 @@ async fn user_id(app: &TestApp, username: &str) -> i64 {
 }
 
 /// GETs `path` with only a hand-made session cookie (a fresh client without a jar).
-async fn get_with_cookie(app: &TestApp, path: &str, value: &str) -> Response {
+pub(crate) async fn get_with_cookie(app: &TestApp, path: &str, value: &str) -> Response {
     plain_client()
         .get(app.url(path))
         .header("cookie", format!("{COOKIE}={value}"))
@@ -207,7 +207,7 @@ async fn assert_htmx_to_login(resp: Response, what: &str) {
 }
 
 /// The value of the session cookie a response sets, if it sets one.
-fn set_cookie_value(resp: &Response) -> Option<String> {
+pub(crate) fn set_cookie_value(resp: &Response) -> Option<String> {
     resp.headers()
         .get_all("set-cookie")
         .iter()
@@ -1730,10 +1730,14 @@ async fn every_page_has_security_headers_and_strict_csp_markup() {
     ] {
         let body = full_page(b.get(path).await, StatusCode::OK, path).await;
         assert!(body.contains(r#"<script src="/static/vendor/htmx-2.0.11.min.js" defer></script>"#));
-        assert!(
-            body.contains(r#""allowEval":false"#),
-            "htmx eval not off on {path}"
-        );
+        // htmx may not eval, run scripts in swapped content, or talk to other origins.
+        for setting in [
+            r#""allowEval":false"#,
+            r#""allowScriptTags":false"#,
+            r#""selfRequestsOnly":true"#,
+        ] {
+            assert!(body.contains(setting), "htmx {setting} missing on {path}");
+        }
     }
     let admin_csrf = b.csrf("/dashboard/admin").await;
     let resp = b

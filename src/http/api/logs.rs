@@ -33,6 +33,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// The original body: the log text inline.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LogsBody {
     /// The log text.
     pub logs: String,
@@ -669,6 +670,17 @@ async fn feed_json(
             ))
         }
     };
+    // Like every other JSON body: a field we do not know is a client mistake (or a probe
+    // for mass assignment), not something to ignore silently.
+    if let Some(extra) = value
+        .as_object()
+        .and_then(|o| o.keys().find(|k| k.as_str() != "logs"))
+    {
+        return Err(ApiError::Validation(format!(
+            "unknown field `{}`, expected `logs`",
+            extra.chars().take(64).collect::<String>()
+        )));
+    }
     drop(value);
     drop(bytes);
     send(tx, Bytes::from(logs)).await;
