@@ -675,6 +675,20 @@ async fn wait_for_attempt(client: &reqwest::Client, base: &str, admin: &str, del
     }
 }
 
+/// GETs a page and returns its text.
+async fn page_text(client: &reqwest::Client, url: String) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// POSTs a form.
+async fn post_form(
+    client: &reqwest::Client,
+    url: String,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(url).form(form).send().await.unwrap()
+}
+
 /// Runs the real binary at trace level in `log_format`, drives registration, logins (one
 /// failed, two with a forged name), API and form admin access, and test sends on the
 /// environment's webhook and email channels and on a user's webhook; returns the captured
@@ -855,14 +869,7 @@ async fn trace_level_scenario(log_format: &str) -> (String, Vec<(&'static str, S
     assert!(hooks.iter().any(|h| h.path.contains(user_hook_path)));
 
     // The dashboard: log in and elevate through the forms, and a forged name there too.
-    let page = client
-        .get(format!("{base}/dashboard/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&client, format!("{base}/dashboard/login")).await;
     let csrf = csrf_of(&page);
     let cookie_of = |jar: &reqwest::cookie::Jar| {
         use reqwest::cookie::CookieStore;
@@ -876,57 +883,43 @@ async fn trace_level_scenario(log_format: &str) -> (String, Vec<(&'static str, S
             .expect("session cookie")
     };
     let pre_login_cookie = cookie_of(&jar);
-    let resp = client
-        .post(format!("{base}/dashboard/login"))
-        .form(&[
+    let resp = post_form(
+        &client,
+        format!("{base}/dashboard/login"),
+        &[
             ("csrf_token", csrf.as_str()),
             ("username", FORGED),
             ("password", wrong_password),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert!(resp.status().is_client_error(), "{}", resp.status());
-    let resp = client
-        .post(format!("{base}/dashboard/login"))
-        .form(&[
+    let resp = post_form(
+        &client,
+        format!("{base}/dashboard/login"),
+        &[
             ("csrf_token", csrf.as_str()),
             ("username", "hygiene"),
             ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let user_cookie = cookie_of(&jar);
-    let page = client
-        .get(format!("{base}/dashboard/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&client, format!("{base}/dashboard/admin")).await;
     let user_csrf = csrf_of(&page);
-    let resp = client
-        .post(format!("{base}/dashboard/admin"))
-        .form(&[
+    let resp = post_form(
+        &client,
+        format!("{base}/dashboard/admin"),
+        &[
             ("csrf_token", user_csrf.as_str()),
             ("admin_token", admin_token),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let admin_cookie = cookie_of(&jar);
-    let page = client
-        .get(format!("{base}/dashboard/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&client, format!("{base}/dashboard/admin")).await;
     assert!(page.contains(r#"id="users""#), "not elevated");
     let admin_csrf = csrf_of(&page);
 
