@@ -177,9 +177,10 @@ impl FromRequestParts<AppState> for LogsCaller {
         (status = 200, description = "The report, with the id it is stored under", body = Object),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 403, description = "Session without its CSRF token, or a cross-site request", body = ErrorBody),
+        (status = 408, description = "The client stopped sending the body for longer than the upload idle timeout", body = ErrorBody),
         (status = 413, description = "Upload larger than the limit, or a gzip bomb", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
-        (status = 422, description = "Malformed JSON, missing file field or corrupt gzip", body = ErrorBody),
+        (status = 422, description = "Malformed JSON (or a field other than `logs`), missing file field or corrupt gzip", body = ErrorBody),
     ))]
 pub async fn analyze(
     State(state): State<AppState>,
