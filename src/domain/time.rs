@@ -28,6 +28,13 @@ pub fn parse_timestamp(raw: &str) -> Result<i64, ParseError> {
     if s.is_empty() || s.len() > 64 {
         return Err(err());
     }
+    // ISO 8601 years are four digits. chrono's `%Y` also takes a sign and any width
+    // ("-026-01-31"), which no client means and which does not survive a round trip
+    // (found by the `timestamps` fuzz target).
+    let b = s.as_bytes();
+    if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return Err(err());
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Ok(dt.with_timezone(&Utc).timestamp_millis());
     }
@@ -102,6 +109,11 @@ mod tests {
             "2026-13-01T00:00:00Z",
             "2026-01-02T25:00:00",
             "1",
+            // Years other than four digits (the first from the `timestamps` fuzz target).
+            "-026-01-31",
+            "+2026-01-31T00:00:00Z",
+            "20260-01-31",
+            "226-01-31T00:00:00Z",
         ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
@@ -126,6 +138,14 @@ mod tests {
         #[test]
         fn never_panics(s in "\\PC{0,80}") {
             let _ = parse_timestamp(&s);
+        }
+
+        /// Whatever is accepted is written back (RFC 3339, milliseconds) as the same time.
+        #[test]
+        fn accepted_times_round_trip(s in "[-+]?[0-9]{1,5}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?") {
+            if let Ok(ms) = parse_timestamp(&s) {
+                prop_assert_eq!(parse_timestamp(&format_rfc3339(ms)).ok(), Some(ms));
+            }
         }
 
         #[test]
