@@ -389,4 +389,39 @@ mod tests {
         });
         assert!(serde_json::from_value::<IngestBody>(json).is_err());
     }
+
+    proptest::proptest! {
+        /// Sample times: never a panic; whatever is accepted is not before 1970 and reads
+        /// back the same from the server's own RFC 3339 form.
+        #[test]
+        fn parse_ts_never_panics_and_round_trips(s in "\\PC{0,48}") {
+            if let Some(ms) = parse_ts(&s) {
+                proptest::prop_assert!(ms >= 0);
+                proptest::prop_assert_eq!(parse_ts(&crate::domain::format_rfc3339(ms)), Some(ms));
+            }
+        }
+
+        /// Whole batches: any sample times, any cpu value (NaN and infinities included),
+        /// any batch id validate or are refused without a panic, and a valid batch keeps
+        /// the limits.
+        #[test]
+        fn any_batch_validates_or_is_refused(
+            ts in proptest::collection::vec("\\PC{0,30}|20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?Z", 0..6),
+            cpu in proptest::num::f64::ANY,
+            id in "[A-Za-z0-9._:-]{1,64}|\\PC{0,70}",
+        ) {
+            let samples: Vec<WireSample> = ts
+                .iter()
+                .map(|t| WireSample { ts: t.clone(), cpu, ..good(0) })
+                .collect();
+            let body = IngestBody { batch_id: id, agent_version: None, interval_ms: None, samples };
+            if let Ok(v) = body.validate(1, NOW, LIMITS) {
+                proptest::prop_assert!(!v.samples.is_empty() && v.samples.len() <= LIMITS.max_samples);
+                for s in &v.samples {
+                    proptest::prop_assert!(s.ts >= 0 && s.ts <= NOW + LIMITS.max_future_ms);
+                    proptest::prop_assert!(s.cpu.is_finite());
+                }
+            }
+        }
+    }
 }

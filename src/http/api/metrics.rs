@@ -217,3 +217,30 @@ fn buckets_in(start: i64, end: i64, tier: Tier) -> i64 {
     let last = end.div_euclid(step);
     (last - first + 1).max(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::api::{alerts, deliveries, logs};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every JSON route's query struct takes any query string without a panic (axum's
+        /// `Query` is `serde_urlencoded`), and a `limit` that parses is kept in bounds.
+        #[test]
+        fn query_strings_never_panic(
+            q in "((limit|host|start|end|n|state|channel_id|offset|x)=[^&]{0,14}&?){0,5}|\\PC{0,40}"
+        ) {
+            let _ = serde_urlencoded::from_str::<HistoryQuery>(&q);
+            let _ = serde_urlencoded::from_str::<alerts::AlertsQuery>(&q);
+            let _ = serde_urlencoded::from_str::<alerts::SummaryQuery>(&q);
+            let _ = serde_urlencoded::from_str::<deliveries::DeliveryQuery>(&q);
+            let _ = serde_urlencoded::from_str::<logs::AnalysesQuery>(&q);
+            if let Ok(m) = serde_urlencoded::from_str::<MetricsQuery>(&q) {
+                if let Ok(n) = check_limit(m.limit, 100, 10_000) {
+                    prop_assert!((1..=10_000).contains(&n));
+                }
+            }
+        }
+    }
+}
