@@ -33,19 +33,9 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
     // The log routes also take the dashboard session (with CSRF checks of their own), so
     // they sit inside the session layer.
     let log_routes = Router::new()
-        // Uploads bring their own (larger) body limit and time limit, and a client that
-        // stops sending mid-body is cut off after the idle timeout rather than holding
-        // its connection for the whole analysis timeout.
         .route(
             "/logs/analyze",
-            post(logs::analyze).layer((
-                DefaultBodyLimit::max(
-                    usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
-                ),
-                RequestBodyTimeoutLayer::new(Duration::from_secs(
-                    state.settings.upload_idle_timeout_secs,
-                )),
-            )),
+            post(logs::analyze).layer(upload_layers(&state.settings)),
         )
         .route("/logs/analyses", get(logs::list))
         .route(
@@ -114,6 +104,16 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .fallback(not_found)
         .with_state(state);
     Ok(harden(router, &settings, prom_metrics))
+}
+
+/// The layers of an upload route (`/logs/analyze`, the dashboard upload): its own, larger
+/// body limit, and a cut-off (408) for a client that stops sending mid-body, which would
+/// otherwise hold its connection for the whole analysis timeout.
+pub(crate) fn upload_layers(settings: &Settings) -> (DefaultBodyLimit, RequestBodyTimeoutLayer) {
+    (
+        DefaultBodyLimit::max(usize::try_from(settings.log_upload_max_bytes).unwrap_or(usize::MAX)),
+        RequestBodyTimeoutLayer::new(Duration::from_secs(settings.upload_idle_timeout_secs)),
+    )
 }
 
 /// Wraps a stateless router in the middleware every response goes through: body limit,

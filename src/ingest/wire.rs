@@ -401,25 +401,46 @@ mod tests {
             }
         }
 
-        /// Whole batches: any sample times, any cpu value (NaN and infinities included),
-        /// any batch id validate or are refused without a panic, and a valid batch keeps
-        /// the limits.
+        /// Whole batches of any sample times (mostly real ones), any cpu value (NaN and
+        /// infinities included) and any batch id: a batch is accepted exactly when its id,
+        /// size, times and values are all acceptable, and what is accepted keeps the limits.
         #[test]
-        fn any_batch_validates_or_is_refused(
-            ts in proptest::collection::vec("\\PC{0,30}|20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?Z", 0..6),
-            cpu in proptest::num::f64::ANY,
-            id in "[A-Za-z0-9._:-]{1,64}|\\PC{0,70}",
+        fn batches_are_accepted_exactly_when_every_part_is_valid(
+            ts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => "20[0-2][0-9]-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?Z",
+                    1 => "\\PC{0,30}",
+                ],
+                0..5,
+            ),
+            cpu in proptest::prop_oneof![4 => 0.0..=100.0, 1 => proptest::num::f64::ANY],
+            id in proptest::prop_oneof![4 => "[A-Za-z0-9._:-]{1,64}", 1 => "\\PC{0,70}"],
         ) {
+            let id_ok = !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b));
+            let times_ok = ts.iter().all(|t| {
+                parse_ts(t).is_some_and(|ms| ms <= NOW + LIMITS.max_future_ms)
+            });
+            let size_ok = (1..=LIMITS.max_samples).contains(&ts.len());
+            let cpu_ok = (0.0..=100.0).contains(&cpu);
             let samples: Vec<WireSample> = ts
                 .iter()
                 .map(|t| WireSample { ts: t.clone(), cpu, ..good(0) })
                 .collect();
             let body = IngestBody { batch_id: id, agent_version: None, interval_ms: None, samples };
-            if let Ok(v) = body.validate(1, NOW, LIMITS) {
+            let result = body.validate(1, NOW, LIMITS);
+            proptest::prop_assert_eq!(
+                result.is_ok(),
+                id_ok && times_ok && size_ok && cpu_ok,
+                "{:?}",
+                result
+            );
+            if let Ok(v) = result {
                 proptest::prop_assert!(!v.samples.is_empty() && v.samples.len() <= LIMITS.max_samples);
                 for s in &v.samples {
                     proptest::prop_assert!(s.ts >= 0 && s.ts <= NOW + LIMITS.max_future_ms);
-                    proptest::prop_assert!(s.cpu.is_finite());
+                    proptest::prop_assert_eq!(s.cpu, cpu);
                 }
             }
         }

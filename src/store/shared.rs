@@ -36,42 +36,6 @@ macro_rules! alert_select {
     };
 }
 
-/// One sample row; a timestamp the host already has is skipped.
-pub(super) const SAMPLE_INSERT: &str = concat!(
-    "INSERT INTO samples (",
-    sample_columns!(),
-    ") ",
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
-    "ON CONFLICT (host_id, ts) DO NOTHING"
-);
-/// Binds a sample's columns in [`SAMPLE_INSERT`] order (SQLite inserts row by row).
-pub(super) fn bind_sample<'q, DB: sqlx::Database>(
-    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    s: &crate::store::Sample,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    q.bind(s.host_id)
-        .bind(s.ts)
-        .bind(s.cpu)
-        .bind(s.memory)
-        .bind(s.memory_used)
-        .bind(s.memory_total)
-        .bind(s.swap)
-        .bind(s.load1)
-        .bind(s.load5)
-        .bind(s.load15)
-        .bind(s.disk)
-        .bind(s.disk_read_bps)
-        .bind(s.disk_write_bps)
-        .bind(s.net_rx_bps)
-        .bind(s.net_tx_bps)
-        .bind(s.processes)
-        .bind(s.uptime)
-}
-
 /// Implements `Store` for an engine type that has `r()`/`w()` pool accessors, `BACKEND`,
 /// and `close_pools()`.
 macro_rules! impl_store {
@@ -213,7 +177,7 @@ macro_rules! impl_store {
                 .bind(host_id)
                 .bind(start)
                 .bind(end)
-                .bind(bucket_ms.max(1))
+                .bind(bucket_ms)
                 .fetch_all(self.r())
                 .await?)
             }

@@ -239,7 +239,7 @@ impl SqliteStore {
     ) -> Result<Vec<&'s Sample>, sqlx::Error> {
         let mut inserted = Vec::with_capacity(samples.len());
         for &s in samples {
-            let done = super::shared::bind_sample(sqlx::query(super::shared::SAMPLE_INSERT), s)
+            let done = bind_sample(sqlx::query(SAMPLE_INSERT), s)
                 .execute(&mut **tx)
                 .await?;
             if done.rows_affected() > 0 {
@@ -257,6 +257,40 @@ fn pool_stats(name: &'static str, pool: &SqlitePool) -> PoolStats {
         idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
         max: pool.options().get_max_connections(),
     }
+}
+
+/// One sample row; a timestamp the host already has is skipped. SQLite only: PostgreSQL
+/// inserts a whole commit's samples in one `UNNEST` statement.
+const SAMPLE_INSERT: &str = concat!(
+    "INSERT INTO samples (",
+    super::shared::sample_columns!(),
+    ") ",
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ",
+    "ON CONFLICT (host_id, ts) DO NOTHING"
+);
+
+/// Binds a sample's columns in [`SAMPLE_INSERT`] order.
+fn bind_sample<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    s: &Sample,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(s.host_id)
+        .bind(s.ts)
+        .bind(s.cpu)
+        .bind(s.memory)
+        .bind(s.memory_used)
+        .bind(s.memory_total)
+        .bind(s.swap)
+        .bind(s.load1)
+        .bind(s.load5)
+        .bind(s.load15)
+        .bind(s.disk)
+        .bind(s.disk_read_bps)
+        .bind(s.disk_write_bps)
+        .bind(s.net_rx_bps)
+        .bind(s.net_tx_bps)
+        .bind(s.processes)
+        .bind(s.uptime)
 }
 
 impl_store!(SqliteStore);

@@ -3,7 +3,7 @@
 //! bounds are generous because CI machines are small and noisy.
 
 use crate::helpers::*;
-use crate::ingest::{count, create_host, wire};
+use crate::ingest::{batch, count, create_host, ingest, wire};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -23,25 +23,6 @@ async fn assert_unavailable(resp: reqwest::Response, what: &str) {
     let detail = assert_error(resp, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(detail, UNAVAILABLE_DETAIL, "{what}");
     assert_eq!(retry.as_deref(), Some("5"), "{what}: Retry-After");
-}
-
-fn agent_batch(id: &str, start: i64, n: i64) -> Value {
-    json!({
-        "batch_id": id,
-        "agent_version": "0.1.0-test",
-        "interval_ms": 1000,
-        "samples": (0..n).map(|j| wire(start + j * 1000, j as f64)).collect::<Vec<_>>(),
-    })
-}
-
-async fn post_ingest(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url("/ingest"))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("POST /ingest")
 }
 
 /// Another connection holding the database: SQLite `BEGIN EXCLUSIVE` (the write lock; WAL
@@ -109,18 +90,22 @@ async fn a_locked_database_fails_writes_fast_and_recovers() {
     json_with_status(resp, StatusCode::OK).await;
     // Uses the token once, so no token bookkeeping write is due while the lock is held.
     json_with_status(app.get("/hosts", &token).await, StatusCode::OK).await;
-    let batch = agent_batch("locked-1", now_ms() - 60_000, 5);
+    let start = now_ms() - 60_000;
+    let batch = batch(
+        "locked-1",
+        (0..5).map(|j| wire(start + j * 1000, j as f64)).collect(),
+    );
 
     let raise = json!({"cpu_threshold": 70});
     let holder = Holder::lock(&app).await;
     let started = Instant::now();
-    let (threshold, ingest) = tokio::join!(
+    let (threshold, ingested) = tokio::join!(
         app.post_json("/thresholds", &raise, &token),
-        post_ingest(&app, &agent, &batch),
+        ingest(&app, &agent, &batch),
     );
     let took = started.elapsed();
     assert_unavailable(threshold, "POST /thresholds under a lock").await;
-    assert_unavailable(ingest, "POST /ingest under a lock").await;
+    assert_unavailable(ingested, "POST /ingest under a lock").await;
     assert!(
         took < Duration::from_secs(15),
         "writes under a lock took {took:?}; expected about the 1 s lock timeout"
@@ -161,7 +146,7 @@ async fn a_locked_database_fails_writes_fast_and_recovers() {
     json_with_status(resp, StatusCode::OK).await;
     let t = json_with_status(app.get("/thresholds", &token).await, StatusCode::OK).await;
     assert_eq!(t["cpu_threshold"], json!(70.0), "{t}");
-    let body = json_with_status(post_ingest(&app, &agent, &batch).await, StatusCode::OK).await;
+    let body = json_with_status(ingest(&app, &agent, &batch).await, StatusCode::OK).await;
     assert_eq!(body["accepted"], json!(5), "{body}");
     assert_eq!(body["duplicate"], json!(false), "{body}");
     assert_eq!(count(&app, host_id).await, 5);

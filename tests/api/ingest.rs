@@ -57,7 +57,7 @@ pub(crate) fn wire(ts: i64, salt: f64) -> Value {
     })
 }
 
-fn batch(id: &str, samples: Vec<Value>) -> Value {
+pub(crate) fn batch(id: &str, samples: Vec<Value>) -> Value {
     json!({
         "batch_id": id,
         "agent_version": "0.1.0-test",
@@ -66,7 +66,7 @@ fn batch(id: &str, samples: Vec<Value>) -> Value {
     })
 }
 
-async fn ingest(app: &TestApp, token: &str, body: &Value) -> Response {
+pub(crate) async fn ingest(app: &TestApp, token: &str, body: &Value) -> Response {
     app.client
         .post(app.url("/ingest"))
         .bearer_auth(token)

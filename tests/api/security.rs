@@ -680,6 +680,11 @@ async fn page_text(client: &reqwest::Client, url: String) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// POSTs a JSON body.
+async fn post_json(client: &reqwest::Client, url: String, body: &Value) -> reqwest::Response {
+    client.post(url).json(body).send().await.unwrap()
+}
+
 /// POSTs a form.
 async fn post_form(
     client: &reqwest::Client,
@@ -758,19 +763,9 @@ async fn trace_level_scenario(log_format: &str) -> (String, Vec<(&'static str, S
 
     // The API: register, log in, use the token, fail a login, forge a record.
     let creds = json!({"username": "hygiene", "password": password});
-    let resp = client
-        .post(format!("{base}/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_json(&client, format!("{base}/register"), &creds).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = client
-        .post(format!("{base}/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_json(&client, format!("{base}/login"), &creds).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let api_token = resp.json::<Value>().await.unwrap()["token"]
         .as_str()
@@ -791,19 +786,19 @@ async fn trace_level_scenario(log_format: &str) -> (String, Vec<(&'static str, S
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = client
-        .post(format!("{base}/login"))
-        .json(&json!({"username": "hygiene", "password": wrong_password}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_json(
+        &client,
+        format!("{base}/login"),
+        &json!({"username": "hygiene", "password": wrong_password}),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = client
-        .post(format!("{base}/login"))
-        .json(&json!({"username": FORGED, "password": wrong_password}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_json(
+        &client,
+        format!("{base}/login"),
+        &json!({"username": FORGED, "password": wrong_password}),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     // Admin over the API, and test sends on the environment's channels.

@@ -4,7 +4,7 @@ use crate::domain::{format_rfc3339, now_ms, TimeRange};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiQuery, ApiUser};
 use crate::http::state::AppState;
-use crate::store::{Sample, Tier};
+use crate::store::{covering_tier, Sample, Tier};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::Json;
@@ -178,7 +178,7 @@ pub async fn history(
     } else {
         Tier::Raw
     };
-    let mut tier = crate::store::covering_tier(store, host_id, wanted, range.start).await?;
+    let mut tier = covering_tier(store, host_id, wanted, range.start).await?;
     // Counting stops one past the limit: the cost is bounded by max_points.
     if tier == Tier::Raw
         && store
@@ -186,7 +186,7 @@ pub async fn history(
             .await?
             > max_points
     {
-        tier = crate::store::covering_tier(store, host_id, Tier::Minute, range.start).await?;
+        tier = covering_tier(store, host_id, Tier::Minute, range.start).await?;
     }
 
     let mut headers = HeaderMap::new();

@@ -16,7 +16,7 @@ pub mod settings;
 
 use crate::http::state::AppState;
 use crate::store::SessionPool;
-use axum::extract::{DefaultBodyLimit, Path, Request};
+use axum::extract::{Path, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -94,16 +94,7 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
             "/dashboard/logs",
             get(logs::logs)
                 .post(logs::upload)
-                // A stalled upload is cut off (408) instead of waiting for the analysis
-                // timeout; see `upload_idle_timeout_secs`.
-                .layer((
-                    DefaultBodyLimit::max(
-                        usize::try_from(state.settings.log_upload_max_bytes).unwrap_or(usize::MAX),
-                    ),
-                    tower_http::timeout::RequestBodyTimeoutLayer::new(
-                        std::time::Duration::from_secs(state.settings.upload_idle_timeout_secs),
-                    ),
-                )),
+                .layer(crate::http::upload_layers(&state.settings)),
         )
         .route("/dashboard/logs/{id}", get(logs::report))
         .route("/dashboard/logs/{id}/delete", post(logs::delete))
