@@ -193,6 +193,11 @@ pub async fn check_admin_token(
     let Some(expected) = state.settings.admin_token.as_ref() else {
         return Err(ApiError::Forbidden("admin disabled"));
     };
+    // A missing token is no guess: counting it would let a script that forgot the header
+    // lock its operator's address out. The answer is the same as for a wrong token.
+    if presented.is_empty() {
+        return Err(ApiError::Forbidden("invalid admin token"));
+    }
     let key = format!("admin-ip:{ip}");
     let now = crate::domain::now_ms();
     if let Some(until) = state

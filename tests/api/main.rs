@@ -26,6 +26,7 @@ pub mod receivers;
 mod replicas;
 mod retention;
 mod rollups;
+mod routes;
 mod rules;
 mod security;
 mod server;

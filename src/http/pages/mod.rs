@@ -126,7 +126,9 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
             ),
         )
         .layer(axum::middleware::from_fn(same_origin_only))
-        .merge(api);
+        .merge(api)
+        // Inside the session layer, which it needs to see the request's session.
+        .layer(axum::middleware::from_fn(session::drop_unused_sessions));
 
     let s = &state.settings;
     let idle = time::Duration::seconds(i64::try_from(s.session_idle_secs).unwrap_or(i64::MAX));

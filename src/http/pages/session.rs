@@ -10,9 +10,12 @@ use crate::store::User;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tower_sessions::Session;
 
 const AUTH_KEY: &str = "auth";
@@ -39,6 +42,39 @@ pub struct Ctx {
     pub csrf: String,
     /// Set when the request came from htmx (`HX-Request`).
     pub htmx: bool,
+}
+
+/// Set by [`Ctx`] when it had to create the CSRF token of this request's session, that
+/// is, when the session was new (or held nothing of ours).
+#[derive(Clone, Default)]
+pub struct FreshCsrf(Arc<AtomicBool>);
+
+/// Keeps anonymous sessions out of the database unless a page was served that may carry
+/// a form (login, register, admin elevation). Without it, every redirect to the login
+/// form and every refused request stored a session row, so any client could fill the
+/// session table at request rate.
+pub async fn drop_unused_sessions(mut req: Request, next: Next) -> Response {
+    let fresh = FreshCsrf::default();
+    req.extensions_mut().insert(fresh.clone());
+    let session = req.extensions().get::<Session>().cloned();
+    let resp = next.run(req).await;
+    let page = resp.status() == StatusCode::OK
+        && !resp.headers().contains_key("hx-redirect")
+        && resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/html"));
+    if fresh.0.load(Ordering::Relaxed) && !page {
+        if let Some(session) = session {
+            // The token was the session's only content, so the session is left empty
+            // and tower-sessions neither stores it nor sets a cookie.
+            if let Err(e) = session.remove::<String>(CSRF_KEY).await {
+                tracing::warn!(error = %e, "could not drop an unused session token");
+            }
+        }
+    }
+    resp
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> PageError {
@@ -100,6 +136,9 @@ impl FromRequestParts<AppState> for Ctx {
             None => {
                 let (t, _) = tokens::generate();
                 session.insert(CSRF_KEY, &t).await.map_err(internal)?;
+                if let Some(fresh) = parts.extensions.get::<FreshCsrf>() {
+                    fresh.0.store(true, Ordering::Relaxed);
+                }
                 t
             }
         };
