@@ -50,6 +50,7 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/register", post(auth::register))
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/password", post(auth::change_password))
         .route("/metrics", get(metrics::metrics))
         .route("/metrics/history", get(metrics::history))
         // Prometheus asks for gzip; a scrape with many hosts is mostly repeated names. The

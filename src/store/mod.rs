@@ -125,6 +125,9 @@ pub trait Store: Send + Sync + 'static {
     /// Case-insensitive: usernames are unique regardless of case.
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> StoreResult<()>;
+    /// A new password, in one transaction with its consequences: the session epoch moves
+    /// on (every dashboard session of the user ends) and every API token is deleted.
+    async fn change_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Disables or enables an account and ends its dashboard sessions; disabling also

@@ -228,6 +228,21 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn change_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
+                let mut tx = self.w().begin().await?;
+                sqlx::query("UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1 WHERE id = $2")
+                    .bind(password_hash)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn insert_token(&self, t: &NewToken) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO api_tokens (token_hash, user_id, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",

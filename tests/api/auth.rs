@@ -1,4 +1,4 @@
-//! `/register`, `/login`, `/logout` and API-token handling.
+//! `/register`, `/login`, `/logout`, `/password` and API-token handling.
 
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -634,4 +634,116 @@ async fn conflicting_or_malformed_authorization_is_refused() {
         let resp = send(headers.clone()).await.unwrap();
         assert_error(resp, StatusCode::UNAUTHORIZED).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_change_ends_every_token_and_session_and_returns_a_new_token() {
+    use crate::pages::{assert_to_login, Browser};
+    let app = spawn_app_with(|s| s.cookie_secure = false).await;
+    let b = Browser::new(&app);
+    let (_, name) = b.register_new().await;
+    let t1 = app.login(&name, PASSWORD).await;
+    let t2 = app.login(&name, PASSWORD).await;
+    let other = app.register_and_login().await;
+    let change = |token: String, current: &'static str, new: &'static str| {
+        let app = &app;
+        async move {
+            app.post_json(
+                "/password",
+                &json!({"current_password": current, "new_password": new}),
+                &token,
+            )
+            .await
+        }
+    };
+    const NEW: &str = "a brand new passphrase";
+
+    // Refusals change nothing.
+    let detail = assert_error(
+        change(t1.clone(), "not my password", NEW).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(detail, "current password is incorrect");
+    assert_error(
+        change(t1.clone(), PASSWORD, "short").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_error(
+        change(t1.clone(), PASSWORD, "password123").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let resp = app
+        .post_json(
+            "/password",
+            &json!({"current_password": PASSWORD, "new_password": NEW, "extra": 1}),
+            &t1,
+        )
+        .await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_error(
+        app.post_json(
+            "/password",
+            &json!({"current_password": PASSWORD, "new_password": NEW}),
+            "0".repeat(64).as_str(),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(app.get("/thresholds", &t2).await.status(), StatusCode::OK);
+    b.page("/dashboard/tokens", StatusCode::OK).await;
+
+    // The change: a new token; every old one and the dashboard session end.
+    let got = json_with_status(change(t1.clone(), PASSWORD, NEW).await, StatusCode::OK).await;
+    let t3 = got["token"].as_str().expect("new token").to_owned();
+    assert_eq!(t3.len(), 64);
+    assert!(got["expires_at"].as_str().unwrap().ends_with('Z'), "{got}");
+    for old in [&t1, &t2] {
+        assert_error(app.get("/thresholds", old).await, StatusCode::UNAUTHORIZED).await;
+    }
+    assert_eq!(app.get("/thresholds", &t3).await.status(), StatusCode::OK);
+    assert_to_login(b.get("/dashboard/tokens").await).await;
+    // Only this user was affected.
+    assert_eq!(
+        app.get("/thresholds", &other).await.status(),
+        StatusCode::OK
+    );
+    // The old password is gone, the new one works.
+    assert_eq!(
+        app.login_raw(&name, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.login(&name, NEW).await.len(), 64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_current_passwords_count_towards_the_login_lockout() {
+    let app = spawn_app_with(|s| s.login_max_failures_account = 3).await;
+    let name = unique_username("changer");
+    app.register_ok(&name, PASSWORD).await;
+    let token = app.login(&name, PASSWORD).await;
+    let body =
+        |current: &str| json!({"current_password": current, "new_password": "another passphrase"});
+    for i in 1..=3 {
+        let resp = app
+            .post_json("/password", &body(&format!("guess {i}")), &token)
+            .await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "guess {i}");
+    }
+    // Locked now: even the right password is refused, with Retry-After, and so is a login.
+    let resp = app.post_json("/password", &body(PASSWORD), &token).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(
+        app.login_raw(&name, PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Nothing changed: the token still works.
+    assert_eq!(
+        app.get("/thresholds", &token).await.status(),
+        StatusCode::OK
+    );
 }

@@ -522,7 +522,7 @@ async fn registering_through_the_form_logs_in_and_shows_the_charts() {
         "no host name"
     );
     assert!(body.contains(&format!(r#"id="host-{}""#, app.local_host_id)));
-    assert!(body.contains(r#"<span class="user">"#) && body.contains(&name));
+    assert!(body.contains(r#"<a class="user" href="/dashboard/password""#) && body.contains(&name));
     assert!(body.contains("42.9 %"), "latest CPU value missing");
     assert!(body.contains(r#"aria-label="Main""#));
     // The default range is one hour; another can be picked.
@@ -2099,4 +2099,79 @@ async fn disabling_a_user_revokes_their_api_tokens_for_good() {
         app.get("/metrics", &token).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_page_changes_it_and_ends_the_other_sessions() {
+    let app = spawn_dashboard().await;
+    let a = Browser::new(&app);
+    let (_, name) = a.register_new().await;
+    let b = Browser::new(&app);
+    b.login(&name).await;
+    let token = app.login(&name, PASSWORD).await;
+    // The user's name in the header leads here.
+    let body = a.page("/dashboard", StatusCode::OK).await;
+    assert!(body.contains(r#"href="/dashboard/password""#));
+    let form = a.page("/dashboard/password", StatusCode::OK).await;
+    assert_csp_clean_markup(&form, "password page");
+    let csrf = csrf_of(&form);
+    const NEW: &str = "a brand new passphrase";
+    let post = |current: &'static str, new: &'static str, confirm: &'static str| {
+        let csrf = csrf.clone();
+        let a = &a;
+        async move {
+            a.post_form(
+                "/dashboard/password",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("current_password", current),
+                    ("new_password", new),
+                    ("confirm_password", confirm),
+                ],
+            )
+            .await
+        }
+    };
+    let body = full_page(
+        post(PASSWORD, NEW, "something else").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "mismatch",
+    )
+    .await;
+    assert!(body.contains("The two new passwords differ."), "{body}");
+    let body = full_page(
+        post("not it at all", NEW, NEW).await,
+        StatusCode::FORBIDDEN,
+        "wrong current",
+    )
+    .await;
+    assert!(body.contains("The current password is wrong."), "{body}");
+    let body = full_page(
+        post(PASSWORD, "password123", "password123").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "common",
+    )
+    .await;
+    assert!(body.contains("too common"), "{body}");
+    // Nothing has changed yet.
+    b.page("/dashboard/tokens", StatusCode::OK).await;
+    assert_eq!(
+        app.get("/thresholds", &token).await.status(),
+        StatusCode::OK
+    );
+
+    let before = a.cookie().expect("cookie");
+    let body = full_page(post(PASSWORD, NEW, NEW).await, StatusCode::OK, "changed").await;
+    assert!(body.contains("Password changed."), "{body}");
+    // This session goes on under a new id; the other one and the API token ended.
+    let after = a.cookie().expect("cookie");
+    assert_ne!(before, after, "session id not rotated");
+    a.page("/dashboard/tokens", StatusCode::OK).await;
+    assert_to_login(b.get("/dashboard/tokens").await).await;
+    assert_error(
+        app.get("/thresholds", &token).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(app.login(&name, NEW).await.len(), 64);
 }

@@ -1,4 +1,4 @@
-//! `/register`, `/login`, `/logout`.
+//! `/register`, `/login`, `/logout`, `/password`.
 
 use crate::auth::password::Verified;
 use crate::auth::tokens;
@@ -145,6 +145,11 @@ pub async fn login(
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let user = authenticate(&state, ip, &body.username, &body.password).await?;
+    issue_login_token(&state, &user).await.map(Json)
+}
+
+/// A new API token named "login" with the configured lifetime.
+async fn issue_login_token(state: &AppState, user: &User) -> Result<LoginResponse, ApiError> {
     let now = now_ms();
     let (token, token_hash) = tokens::generate();
     let ttl_ms =
@@ -160,11 +165,85 @@ pub async fn login(
             expires_at,
         })
         .await?;
-    Ok(Json(LoginResponse {
+    Ok(LoginResponse {
         token,
         expires_at: format_rfc3339(expires_at),
         token_type: "bearer",
-    }))
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(min_length = 1, max_length = 1024)]
+    pub current_password: String,
+    /// 8–1024 bytes, any Unicode; very common passwords are refused.
+    #[schema(min_length = 8, max_length = 1024, example = "a longer passphrase now")]
+    pub new_password: String,
+}
+
+/// Change the password. Every API token of the user (this one too) and every dashboard
+/// session end; the answer carries a new token.
+#[utoipa::path(post, path = "/password", tag = "auth", request_body = PasswordChange,
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Password changed; a new token (all others were revoked)", body = LoginResponse),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "The current password is wrong", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid new password", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds"))),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: ApiUser,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let user = replace_password(
+        &state,
+        ip,
+        &user.user,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    issue_login_token(&state, &user).await.map(Json)
+}
+
+/// Checks the current password (with the login's lockouts and failure counts, so a stolen
+/// token or session cannot be used to guess it) and stores the new one. Sessions and
+/// tokens live in the database, so the change ends them on every replica at once.
+/// Returns the user as it now is (new session epoch).
+pub(crate) async fn replace_password(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    user: &User,
+    current: &str,
+    new: &str,
+) -> Result<User, ApiError> {
+    let new = Password::parse_new(new)?;
+    match authenticate(state, ip, &user.username, current).await {
+        Ok(_) => {}
+        // Not 401: the caller's credentials are fine, only the password they typed is not.
+        Err(ApiError::Unauthorized(_)) => {
+            return Err(ApiError::Forbidden("current password is incorrect"))
+        }
+        Err(e) => return Err(e),
+    }
+    let hash = state.hasher.hash(new.expose()).await?;
+    state.store.change_password(user.id, &hash).await?;
+    tracing::info!(
+        user_id = user.id,
+        "password changed; sessions and API tokens ended"
+    );
+    state
+        .store
+        .user_by_id(user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized("account no longer exists"))
 }
 
 /// Checks a username and password with lockouts, equal-cost failures and re-hashing: the

@@ -66,7 +66,7 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(title = "watchpost", description = "Host metrics, threshold alerts and log analysis. Errors are `{\"detail\": \"...\"}`; times are RFC 3339 UTC."),
     paths(
-        auth::register, auth::login, auth::logout,
+        auth::register, auth::login, auth::logout, auth::change_password,
         metrics::metrics, metrics::history, prometheus::scrape,
         alerts::alerts, alerts::summary,
         thresholds::get_own, thresholds::set_own, thresholds::get_global, thresholds::set_global,

@@ -1,8 +1,8 @@
-//! Login, registration and logout pages.
+//! Login, registration, logout and password change pages.
 
 use super::render::{error_page, render, render_status, Nav, PageError};
 use super::session::{CsrfForm, Ctx};
-use crate::http::api::auth::{authenticate, create_account};
+use crate::http::api::auth::{authenticate, create_account, replace_password};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientIp;
 use crate::http::state::AppState;
@@ -91,19 +91,24 @@ pub async fn login(
             } else {
                 msg
             };
-            let mut resp = render_status(status, &page(&ctx, false, &form.username, Some(msg)));
-            if let ApiError::TooManyRequests {
-                retry_after_secs, ..
-            } = e
-            {
-                resp.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    retry_after_secs.max(1).into(),
-                );
-            }
-            resp
+            let resp = render_status(status, &page(&ctx, false, &form.username, Some(msg)));
+            with_retry_after(resp, &e)
         }
     }
+}
+
+/// A lockout's `Retry-After` on the page that reports it.
+fn with_retry_after(mut resp: Response, e: &ApiError) -> Response {
+    if let ApiError::TooManyRequests {
+        retry_after_secs, ..
+    } = e
+    {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            (*retry_after_secs).max(1).into(),
+        );
+    }
+    resp
 }
 
 pub async fn register(State(state): State<AppState>, f: CsrfForm<CredentialsForm>) -> Response {
@@ -140,4 +145,90 @@ pub async fn not_found(ctx: Ctx) -> Response {
         "There is nothing at this address.",
         &ctx,
     )
+}
+
+#[derive(Template)]
+#[template(path = "pages/password.html")]
+pub struct PasswordPage {
+    pub nav: Nav,
+    /// For password managers, which pair the new password with the account.
+    pub username: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    pub current_password: String,
+    #[serde(default)]
+    pub new_password: String,
+    #[serde(default)]
+    pub confirm_password: String,
+}
+
+fn password_page(
+    ctx: &Ctx,
+    username: &str,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> PasswordPage {
+    PasswordPage {
+        nav: Nav::new(ctx, "password"),
+        username: username.to_owned(),
+        notice: notice.map(str::to_owned),
+        error,
+    }
+}
+
+pub async fn password_form(ctx: Ctx) -> Result<Response, PageError> {
+    let user = ctx.require_user()?;
+    Ok(render(&password_page(&ctx, &user.username, None, None)))
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    f: CsrfForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    let CsrfForm { mut ctx, form } = f;
+    let user = ctx.require_user()?.clone();
+    if form.new_password != form.confirm_password {
+        let msg = "The two new passwords differ.".to_owned();
+        let page = password_page(&ctx, &user.username, None, Some(msg));
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    match replace_password(
+        &state,
+        ip,
+        &user,
+        &form.current_password,
+        &form.new_password,
+    )
+    .await
+    {
+        Ok(user) => {
+            // A new session id bound to the new epoch: this session goes on, every other
+            // one ended with the epoch.
+            let admin = ctx.admin;
+            ctx.establish(Some(&user), admin).await?;
+            let notice = "Password changed. Your other sessions have ended and your API tokens were revoked.";
+            Ok(render(&password_page(
+                &ctx,
+                &user.username,
+                Some(notice),
+                None,
+            )))
+        }
+        Err(e) => {
+            let (status, msg) = form_error(&e);
+            let msg = if status == StatusCode::FORBIDDEN {
+                "The current password is wrong.".into()
+            } else {
+                msg
+            };
+            let page = password_page(&ctx, &user.username, None, Some(msg));
+            Ok(with_retry_after(render_status(status, &page), &e))
+        }
+    }
 }

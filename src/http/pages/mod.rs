@@ -60,6 +60,10 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
             get(auth::register_form).post(auth::register),
         )
         .route("/dashboard/logout", post(auth::logout))
+        .route(
+            "/dashboard/password",
+            get(auth::password_form).post(auth::change_password),
+        )
         .route("/dashboard/alerts", get(alerts::alerts))
         .route(
             "/dashboard/thresholds",
