@@ -283,6 +283,9 @@ pub struct Overrides {
     /// Mark the session cookie Secure (set false for plain-HTTP LAN use).
     #[arg(long, env = "WATCHPOST_COOKIE_SECURE", global = true)]
     pub cookie_secure: Option<bool>,
+    /// HSTS max-age in seconds when cookies are Secure (0: no HSTS header).
+    #[arg(long, env = "WATCHPOST_HSTS_MAX_AGE_SECS", global = true)]
+    pub hsts_max_age_secs: Option<u64>,
     /// Dashboard session idle timeout in seconds.
     #[arg(long, env = "WATCHPOST_SESSION_IDLE_SECS", global = true)]
     pub session_idle_secs: Option<u64>,

@@ -90,6 +90,9 @@ pub struct Settings {
     /// Mark the session cookie `Secure` (HTTPS only). Set false for plain-HTTP LAN use;
     /// browsers accept Secure cookies from http://localhost either way.
     pub cookie_secure: bool,
+    /// `Strict-Transport-Security: max-age` sent when `cookie_secure` says the service is
+    /// reached over HTTPS (0: never sent). Browsers ignore it over plain HTTP.
+    pub hsts_max_age_secs: u64,
     /// Dashboard sessions end after this long without a request.
     pub session_idle_secs: u64,
     /// Dashboard sessions end this long after login, active or not.
@@ -189,6 +192,7 @@ impl Default for Settings {
             upload_idle_timeout_secs: 30,
             shutdown_grace_secs: 10,
             cookie_secure: true,
+            hsts_max_age_secs: 365 * 24 * 3600,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
             alert_webhook_url: None,
@@ -375,6 +379,7 @@ impl Settings {
             upload_idle_timeout_secs,
             shutdown_grace_secs,
             cookie_secure,
+            hsts_max_age_secs,
             session_idle_secs,
             session_absolute_secs,
             alert_webhook_retries,

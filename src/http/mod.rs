@@ -129,6 +129,11 @@ pub fn harden(
     let timeout = Duration::from_secs(settings.request_timeout_secs);
     let analysis_timeout = Duration::from_secs(settings.analysis_timeout_secs);
     let body_limit = settings.max_body_bytes;
+    // HSTS only where the operator declared HTTPS (Secure cookies); a plain-HTTP LAN
+    // deployment must not be told to pin HTTPS it does not have.
+    let hsts = (settings.cookie_secure && settings.hsts_max_age_secs > 0)
+        .then(|| HeaderValue::try_from(format!("max-age={}", settings.hsts_max_age_secs)))
+        .and_then(Result::ok);
     router
         .layer(DefaultBodyLimit::max(body_limit))
         // Inside the header layers, so a panic's 500 carries the security headers too.
@@ -160,6 +165,10 @@ pub fn harden(
             "same-origin",
         ))
         .layer(security_header(header::CACHE_CONTROL, "no-store"))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &Response| hsts.clone(),
+        ))
         // Outermost: it sees the final status (timeouts, normalised errors, caught panics)
         // and the whole time spent in the stack.
         .layer(middleware::from_fn_with_state(prom_metrics, record_request))

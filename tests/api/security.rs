@@ -1049,3 +1049,41 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+// S15: HSTS where the operator declared HTTPS (Secure cookies), on every kind of answer.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_is_sent_only_when_the_service_is_declared_https() {
+    let secure = spawn_app().await; // cookie_secure defaults to true
+    let plain = spawn_app_with(|s| s.cookie_secure = false).await;
+    let off = spawn_app_with(|s| s.hsts_max_age_secs = 0).await;
+    for path in [
+        "/healthz",
+        "/no/such/route",
+        "/dashboard/login",
+        "/dashboard/alerts",
+        "/static/app.css",
+    ] {
+        let resp = secure.get_anon(path).await;
+        assert_eq!(
+            resp.headers()
+                .get("strict-transport-security")
+                .and_then(|v| v.to_str().ok()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+        for (app, what) in [(&plain, "plain HTTP"), (&off, "max-age 0")] {
+            let resp = app.get_anon(path).await;
+            assert!(
+                resp.headers().get("strict-transport-security").is_none(),
+                "{path} ({what})"
+            );
+        }
+    }
+    // An error answer carries it too.
+    let resp = secure
+        .post_json("/login", &serde_json::json!({"username": 1}), "")
+        .await;
+    assert!(resp.status().is_client_error());
+    assert!(resp.headers().contains_key("strict-transport-security"));
+}
