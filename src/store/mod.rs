@@ -44,17 +44,25 @@ impl From<sqlx::Error> for StoreError {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 // SQLite primary result codes live in the low byte of extended codes:
                 // 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN. PostgreSQL: class 08
-                // (connection), 53 (resources), 57P (operator intervention), and the
+                // (connection), 53 (resources), 57P (operator intervention: 57P01
+                // admin_shutdown and 57P02 crash_shutdown end the session of a server
+                // being restarted, 57P03 cannot_connect_now while it starts), and the
                 // `lock_timeout` / `statement_timeout` cancellations (55P03
                 // lock_not_available, 57014 query_canceled): a lock someone else holds
-                // is as transient as a full pool, so the client is told to retry.
+                // is as transient as a full pool, so the client is told to retry. The
+                // same goes for 40001 serialization_failure and 40P01 deadlock_detected
+                // (PostgreSQL's own advice is to retry the transaction) and for 25006
+                // read_only_sql_transaction, which a failover answers while the old
+                // primary still takes connections as a standby.
                 let sqlite_primary = code.parse::<i64>().ok().map(|c| c & 0xff);
                 let transient = matches!(sqlite_primary, Some(5 | 6 | 10 | 13 | 14))
                     || code.starts_with("08")
                     || code.starts_with("53")
                     || code.starts_with("57P")
-                    || code == "55P03"
-                    || code == "57014";
+                    || matches!(
+                        code.as_str(),
+                        "55P03" | "57014" | "40001" | "40P01" | "25006"
+                    );
                 if transient {
                     StoreError::Unavailable(e.to_string())
                 } else {
@@ -453,5 +461,114 @@ pub async fn covering_tier(
             next = coarser.coarser();
         }
         return Ok(tier);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    /// A database error with just a code, as a driver would report it.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            if self.0 == "23505" {
+                sqlx::error::ErrorKind::UniqueViolation
+            } else {
+                sqlx::error::ErrorKind::Other
+            }
+        }
+    }
+
+    fn coded(code: &'static str) -> StoreError {
+        StoreError::from(sqlx::Error::Database(Box::new(Coded(code))))
+    }
+
+    #[test]
+    fn a_database_going_away_is_unavailable_not_an_internal_error() {
+        use std::io::{Error as IoError, ErrorKind};
+        // What a request meets while PostgreSQL restarts (F11): no connection to be had,
+        // a connection cut mid-query, or the server ending the session itself.
+        let lost = [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            sqlx::Error::Io(IoError::from(ErrorKind::ConnectionRefused)),
+            sqlx::Error::Io(IoError::from(ErrorKind::ConnectionReset)),
+            sqlx::Error::Io(IoError::from(ErrorKind::UnexpectedEof)),
+            sqlx::Error::Io(IoError::from(ErrorKind::BrokenPipe)),
+        ];
+        for e in lost {
+            let shown = e.to_string();
+            assert!(
+                matches!(StoreError::from(e), StoreError::Unavailable(_)),
+                "{shown}"
+            );
+        }
+        for code in [
+            "57P01", // admin_shutdown: `pg_ctl stop -m fast`, pg_terminate_backend
+            "57P02", // crash_shutdown: another backend crashed, or `-m immediate`
+            "57P03", // cannot_connect_now: starting up or shutting down
+            "08000", "08003", "08006", "08001", "08004", // connection exceptions
+            "53300", // too_many_connections
+            "53100", // disk_full
+            "55P03", // lock_not_available (lock_timeout)
+            "57014", // query_canceled (statement_timeout)
+            "40001", // serialization_failure
+            "40P01", // deadlock_detected
+            "25006", // read_only_sql_transaction (a failover's old primary)
+            "5",     // SQLITE_BUSY
+            "517",   // SQLITE_BUSY_SNAPSHOT
+            "6",     // SQLITE_LOCKED
+            "13",    // SQLITE_FULL
+        ] {
+            assert!(
+                matches!(coded(code), StoreError::Unavailable(_)),
+                "{code} should be transient"
+            );
+        }
+    }
+
+    #[test]
+    fn other_database_errors_stay_internal_and_duplicates_conflict() {
+        assert!(matches!(coded("23505"), StoreError::Conflict));
+        for code in ["42P01", "42703", "22P02", "23503", "XX000", "1", "19"] {
+            assert!(
+                matches!(coded(code), StoreError::Other(_)),
+                "{code} should not be retried"
+            );
+        }
+        for e in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::Protocol("unexpected message".into()),
+        ] {
+            assert!(matches!(StoreError::from(e), StoreError::Other(_)));
+        }
     }
 }

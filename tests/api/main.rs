@@ -21,6 +21,7 @@ mod notify;
 mod notify_transport;
 mod pages;
 mod pages_notify;
+mod pg_restart;
 mod prometheus;
 pub mod receivers;
 mod replicas;

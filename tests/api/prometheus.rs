@@ -27,7 +27,7 @@ struct Series {
 }
 
 #[derive(Debug, Default)]
-struct Exposition {
+pub(crate) struct Exposition {
     /// Family name → TYPE.
     types: BTreeMap<String, String>,
     helps: BTreeMap<String, String>,
@@ -36,7 +36,7 @@ struct Exposition {
 
 impl Exposition {
     /// The value of the series with exactly these labels.
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub(crate) fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let want: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -132,7 +132,7 @@ fn family_of<'a>(name: &'a str, types: &BTreeMap<String, String>) -> Option<&'a 
 /// line is a comment or `name{labels} value`; every family has one HELP and one TYPE
 /// before its samples and its samples in one group; counters end in `_total`; no series
 /// twice; histograms have cumulative buckets ending in `+Inf` equal to `_count`.
-fn parse_exposition(text: &str) -> Result<Exposition, String> {
+pub(crate) fn parse_exposition(text: &str) -> Result<Exposition, String> {
     if !text.ends_with('\n') {
         return Err("the document must end with a line feed".into());
     }

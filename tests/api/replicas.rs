@@ -33,7 +33,15 @@ fn cpu_of(host_index: usize, i: i64) -> f64 {
     }
 }
 
-async fn start_replica(dir: &std::path::Path, name: &str, db: &str, hook: &str) -> Server {
+/// A `watchpost serve` replica on `db` without the collector, notifying `hook`; `extra`
+/// adds or overrides settings (environment variables) of its own.
+pub(crate) async fn start_replica(
+    dir: &std::path::Path,
+    name: &str,
+    db: &str,
+    hook: &str,
+    extra: impl FnOnce(&mut std::process::Command),
+) -> Server {
     Server::start(dir, name, |c| {
         c.env("DATABASE_URL", db)
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
@@ -41,8 +49,83 @@ async fn start_replica(dir: &std::path::Path, name: &str, db: &str, hook: &str) 
             .env("ALERT_WEBHOOK_URL", hook)
             .env("ALERT_WEBHOOK_BACKOFF", "0.05")
             .env("WATCHPOST_LOG", "info");
+        extra(c);
     })
     .await
+}
+
+/// A request with the admin token to `{url}{path}`.
+pub(crate) fn admin_request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .request(method, format!("{url}{path}"))
+        .header("x-admin-token", ADMIN_TOKEN)
+}
+
+/// A global rule `cpu > 90` (for 0 s) named `name`, with the built-in host-down rule
+/// switched off (agents that stop at the end of a test are not what it is about); returns
+/// the new rule's id.
+pub(crate) async fn cpu_rule_without_host_down(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+) -> i64 {
+    use reqwest::Method;
+    let rule = admin_request(client, Method::POST, url, "/rules")
+        .json(&json!({"name": name, "metric": "cpu", "comparison": ">", "threshold": 90, "for": 0}))
+        .send()
+        .await
+        .unwrap();
+    let rule_id = json_with_status(rule, StatusCode::CREATED).await["id"]
+        .as_i64()
+        .unwrap();
+    let rules = admin_request(client, Method::GET, url, "/rules")
+        .send()
+        .await
+        .unwrap();
+    let rules = json_with_status(rules, StatusCode::OK).await;
+    let builtin = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "missed_intervals")
+        .expect("built-in rule")["id"]
+        .as_i64()
+        .unwrap();
+    let off = admin_request(client, Method::PUT, url, &format!("/rules/{builtin}"))
+        .json(&json!({"metric": "missed_intervals", "comparison": ">=", "threshold": 10, "enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    json_with_status(off, StatusCode::OK).await;
+    rule_id
+}
+
+/// Creates `n` agent hosts named `{prefix}-{i}`; returns (id, agent token) of each.
+pub(crate) async fn create_agent_hosts(
+    client: &reqwest::Client,
+    url: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<(i64, String)> {
+    let mut hosts = Vec::new();
+    for i in 0..n {
+        let resp = admin_request(client, reqwest::Method::POST, url, "/admin/hosts")
+            .json(&json!({"name": format!("{prefix}-{i}")}))
+            .send()
+            .await
+            .unwrap();
+        let body = json_with_status(resp, StatusCode::CREATED).await;
+        hosts.push((
+            body["id"].as_i64().unwrap(),
+            body["token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    hosts
 }
 
 /// Posts one batch through the "load balancer": the preferred replica first, then the
@@ -81,20 +164,14 @@ async fn killing_the_lead_replica_loses_no_sample_and_no_alert() {
     let (db, _guard) = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start().await;
-    let mut a = start_replica(dir.path(), "replica-a", &db, &hook.url()).await;
-    let b = start_replica(dir.path(), "replica-b", &db, &hook.url()).await;
+    let mut a = start_replica(dir.path(), "replica-a", &db, &hook.url(), |_| {}).await;
+    let b = start_replica(dir.path(), "replica-b", &db, &hook.url(), |_| {}).await;
     let urls = vec![a.base_url.clone(), b.base_url.clone()];
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let admin = |m: reqwest::Method, path: &str| {
-        client
-            .request(m, format!("{}{path}", urls[0]))
-            .header("x-admin-token", ADMIN_TOKEN)
-    };
-
     // One service: a user registered on A logs in on B; a token revoked on B is dead on
     // A at once (tokens live in the database, no replica caches them).
     let creds = json!({"username": unique_username("replica"), "password": PASSWORD});
@@ -139,44 +216,8 @@ async fn killing_the_lead_replica_loses_no_sample_and_no_alert() {
 
     // A global rule on the agents' CPU; the built-in host-down rule off (the agents stop
     // at the end, and their silence is not what this test is about).
-    let rule = admin(reqwest::Method::POST, "/rules")
-        .json(&json!({"name": "replica cpu", "metric": "cpu", "comparison": ">", "threshold": 90, "for": 0}))
-        .send()
-        .await
-        .unwrap();
-    let rule_id = json_with_status(rule, StatusCode::CREATED).await["id"]
-        .as_i64()
-        .unwrap();
-    let rules = admin(reqwest::Method::GET, "/rules").send().await.unwrap();
-    let rules = json_with_status(rules, StatusCode::OK).await;
-    let builtin = rules
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == "missed_intervals")
-        .expect("built-in rule")["id"]
-        .as_i64()
-        .unwrap();
-    let off = admin(reqwest::Method::PUT, &format!("/rules/{builtin}"))
-        .json(&json!({"metric": "missed_intervals", "comparison": ">=", "threshold": 10, "enabled": false}))
-        .send()
-        .await
-        .unwrap();
-    json_with_status(off, StatusCode::OK).await;
-
-    let mut hosts = Vec::new();
-    for i in 0..HOSTS {
-        let resp = admin(reqwest::Method::POST, "/admin/hosts")
-            .json(&json!({"name": format!("replica-agent-{i}")}))
-            .send()
-            .await
-            .unwrap();
-        let body = json_with_status(resp, StatusCode::CREATED).await;
-        hosts.push((
-            body["id"].as_i64().unwrap(),
-            body["token"].as_str().unwrap().to_owned(),
-        ));
-    }
+    let rule_id = cpu_rule_without_host_down(&client, &urls[0], "replica cpu").await;
+    let hosts = create_agent_hosts(&client, &urls[0], "replica-agent", HOSTS).await;
 
     // The agents: one sample per period each, alternating between the replicas.
     let acked: Arc<Mutex<Acked>> = Default::default();

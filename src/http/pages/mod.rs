@@ -144,16 +144,17 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
         "watchpost_session"
     };
     macro_rules! with_sessions {
-        ($store:expr) => {{
+        ($store:expr, $pool:expr) => {{
             let store = $store;
             store.migrate().await?;
             // Expired rows are never loaded (the store filters on expiry) but would pile
             // up; the task ends by itself once the pool is closed at shutdown.
-            tokio::spawn(
-                store
-                    .clone()
-                    .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
-            );
+            let pool = $pool;
+            tokio::spawn(delete_expired_sessions(
+                store.clone(),
+                SESSION_SWEEP,
+                move || pool.is_closed(),
+            ));
             let layer = SessionManagerLayer::new(store)
                 .with_name(name)
                 .with_secure(s.cookie_secure)
@@ -161,12 +162,14 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
                 .with_same_site(SameSite::Lax)
                 .with_path("/")
                 .with_expiry(Expiry::OnInactivity(idle));
-            routes.layer(layer)
+            routes
+                .layer(layer)
+                .layer(axum::middleware::from_fn(session_save_failed))
         }};
     }
     let routes = match state.store.session_pool() {
-        SessionPool::Sqlite(pool) => with_sessions!(SqliteStore::new(pool)),
-        SessionPool::Postgres(pool) => with_sessions!(PostgresStore::new(pool)),
+        SessionPool::Sqlite(pool) => with_sessions!(SqliteStore::new(pool.clone()), pool),
+        SessionPool::Postgres(pool) => with_sessions!(PostgresStore::new(pool.clone()), pool),
     };
     // Only static assets are compressed: compressing pages that carry the CSRF token next
     // to reflected input would invite BREACH-style attacks.
@@ -174,6 +177,54 @@ pub async fn router(state: &AppState, api: Router<AppState>) -> anyhow::Result<R
         .route("/static/{*path}", get(asset))
         .layer(tower_http::compression::CompressionLayer::new());
     Ok(routes.merge(assets))
+}
+
+/// How often expired dashboard sessions are deleted.
+const SESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes expired sessions every `period` until `closed()` says the pool is gone (at
+/// shutdown). tower-sessions' own `continuously_delete_expired` returns at its first
+/// error, so one sweep that met a database restart (F11) would end the sweeping for the
+/// life of the process; here a failed sweep is logged and the next one runs on time.
+pub(crate) async fn delete_expired_sessions<S: ExpiredDeletion>(
+    store: S,
+    period: std::time::Duration,
+    closed: impl Fn() -> bool,
+) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // The first tick completes at once: a sweep at start-up, then one per period.
+        interval.tick().await;
+        if closed() {
+            break;
+        }
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "deleting expired sessions failed; retrying in {period:?}");
+        }
+    }
+}
+
+/// tower-sessions answers a session it could not save (the database went away between
+/// the handler and the end of the request) with a bare 500: no body, no content type.
+/// No handler under the session layer answers like that (their errors are pages or
+/// JSON), so such a response is the session store's, whose failures are the database's:
+/// 503 + `Retry-After` like any other request that cannot reach it (F11), not a 500 —
+/// an error page on the dashboard, `{"detail"}` on the JSON routes that share the
+/// session (`/logs/*`). The cause is logged by tower-sessions ("failed to save session").
+async fn session_save_failed(req: Request, next: Next) -> Response {
+    let page = req.uri().path().starts_with("/dashboard");
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return if page {
+            render::PageError::Unavailable.into_response()
+        } else {
+            crate::http::error::ApiError::Unavailable.into_response()
+        };
+    }
+    resp
 }
 
 /// Serves an embedded asset. Vendored files carry their version in the name and may be
@@ -235,5 +286,119 @@ pub fn same_origin(headers: &axum::http::HeaderMap) -> bool {
             }
             None => true,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tower::ServiceExt;
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::session_store::{Error as StoreError, Result as StoreResult};
+    use tower_sessions::SessionStore;
+
+    /// A session store whose sweeps fail the first `failures` times.
+    #[derive(Debug, Clone)]
+    struct FlakyStore {
+        sweeps: Arc<AtomicUsize>,
+        failures: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for FlakyStore {
+        async fn save(&self, _: &Record) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn load(&self, _: &Id) -> StoreResult<Option<Record>> {
+            Ok(None)
+        }
+        async fn delete(&self, _: &Id) -> StoreResult<()> {
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ExpiredDeletion for FlakyStore {
+        async fn delete_expired(&self) -> StoreResult<()> {
+            if self.sweeps.fetch_add(1, Ordering::SeqCst) < self.failures {
+                Err(StoreError::Backend("connection refused".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn session_sweeps_go_on_after_a_failed_one_and_stop_when_the_pool_closes() {
+        let sweeps = Arc::new(AtomicUsize::new(0));
+        let store = FlakyStore {
+            sweeps: sweeps.clone(),
+            failures: 2,
+        };
+        let seen = sweeps.clone();
+        // "Closed" once five sweeps ran: two failed, three more came after them.
+        let task = tokio::spawn(delete_expired_sessions(
+            store,
+            std::time::Duration::from_millis(5),
+            move || seen.load(Ordering::SeqCst) >= 5,
+        ));
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("the sweeper stops once the pool is closed")
+            .expect("sweeper task");
+        assert_eq!(sweeps.load(Ordering::SeqCst), 5);
+    }
+
+    async fn through_session_guard(path: &str, resp: fn() -> Response) -> Response {
+        let app: Router = Router::new()
+            .route(path, get(move || async move { resp() }))
+            .layer(axum::middleware::from_fn(session_save_failed));
+        app.oneshot(
+            Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn content_type(r: &Response) -> &str {
+        r.headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn a_session_that_could_not_be_saved_is_a_503_not_a_500() {
+        // tower-sessions' answer when saving fails: `Response::default()` with a 500.
+        fn bare_500() -> Response {
+            let mut r = Response::default();
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+        let page = through_session_guard("/dashboard/login", bare_500).await;
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.headers()[header::RETRY_AFTER], "5");
+        assert!(content_type(&page).starts_with("text/html"), "{page:?}");
+        let api = through_session_guard("/logs/analyses", bare_500).await;
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.headers()[header::RETRY_AFTER], "5");
+        assert!(
+            content_type(&api).starts_with("application/json"),
+            "{api:?}"
+        );
+
+        // A handler's own 500 (it has a body and a type) is left alone.
+        let own =
+            through_session_guard("/dashboard", || render::PageError::Internal.into_response())
+                .await;
+        assert_eq!(own.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(content_type(&own).starts_with("text/html"));
+        let ok = through_session_guard("/dashboard", || "fine".into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
     }
 }

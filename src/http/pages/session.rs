@@ -82,6 +82,23 @@ fn internal<E: std::fmt::Display>(e: E) -> PageError {
     PageError::Internal
 }
 
+/// Maps a failure to load, change or store the session. The session store is the
+/// database, and its `Backend` errors are the database's (sqlx's error, flattened to a
+/// string): unreachable, restarting, locked. Those get the same 503 + `Retry-After` as any
+/// other request that cannot reach the database, not a 500 (F11). A session that cannot
+/// be encoded or decoded is our bug, and stays a 500.
+pub(crate) fn session_error(e: tower_sessions::session::Error) -> PageError {
+    use tower_sessions::session::Error as E;
+    use tower_sessions::session_store::Error as StoreE;
+    match e {
+        E::Store(StoreE::Backend(msg)) => {
+            tracing::warn!(error = %msg, "session store unavailable");
+            PageError::Unavailable
+        }
+        other => internal(other),
+    }
+}
+
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = PageError;
 
@@ -102,7 +119,7 @@ impl FromRequestParts<AppState> for Ctx {
         if let Some(mut auth) = session
             .get::<SessionAuth>(AUTH_KEY)
             .await
-            .map_err(internal)?
+            .map_err(session_error)?
         {
             let s = &state.settings;
             let idle_ms =
@@ -124,18 +141,25 @@ impl FromRequestParts<AppState> for Ctx {
                 let touch_every = (idle_ms / 4).clamp(1000, 15_000);
                 if now - auth.seen_at >= touch_every {
                     auth.seen_at = now;
-                    session.insert(AUTH_KEY, &auth).await.map_err(internal)?;
+                    session
+                        .insert(AUTH_KEY, &auth)
+                        .await
+                        .map_err(session_error)?;
                 }
             } else {
                 tracing::info!("dashboard session ended (timeout or revoked)");
-                session.flush().await.map_err(internal)?;
+                session.flush().await.map_err(session_error)?;
             }
         }
-        let csrf = match session.get::<String>(CSRF_KEY).await.map_err(internal)? {
+        let csrf = match session
+            .get::<String>(CSRF_KEY)
+            .await
+            .map_err(session_error)?
+        {
             Some(t) => t,
             None => {
                 let (t, _) = tokens::generate();
-                session.insert(CSRF_KEY, &t).await.map_err(internal)?;
+                session.insert(CSRF_KEY, &t).await.map_err(session_error)?;
                 if let Some(fresh) = parts.extensions.get::<FreshCsrf>() {
                     fresh.0.store(true, Ordering::Relaxed);
                 }
@@ -157,7 +181,7 @@ impl Ctx {
     /// attacker planted is worthless, and a fresh CSRF token.
     pub async fn establish(&mut self, user: Option<&User>, admin: bool) -> Result<(), PageError> {
         let now = now_ms();
-        self.session.cycle_id().await.map_err(internal)?;
+        self.session.cycle_id().await.map_err(session_error)?;
         let auth = SessionAuth {
             user_id: user.map(|u| u.id),
             epoch: user.map_or(0, |u| u.session_epoch),
@@ -168,9 +192,12 @@ impl Ctx {
         self.session
             .insert(AUTH_KEY, &auth)
             .await
-            .map_err(internal)?;
+            .map_err(session_error)?;
         let (t, _) = tokens::generate();
-        self.session.insert(CSRF_KEY, &t).await.map_err(internal)?;
+        self.session
+            .insert(CSRF_KEY, &t)
+            .await
+            .map_err(session_error)?;
         self.csrf = t;
         self.user = user.cloned();
         self.admin = admin;
@@ -179,7 +206,7 @@ impl Ctx {
 
     /// Deletes the session on the server and expires the cookie.
     pub async fn end(&self) -> Result<(), PageError> {
-        self.session.flush().await.map_err(internal)
+        self.session.flush().await.map_err(session_error)
     }
 
     pub fn require_user(&self) -> Result<&User, PageError> {
@@ -199,7 +226,7 @@ pub async fn logged_in(parts: &mut Parts, state: &AppState) -> Result<Option<Ctx
     if session
         .get::<SessionAuth>(AUTH_KEY)
         .await
-        .map_err(internal)?
+        .map_err(session_error)?
         .is_none()
     {
         return Ok(None);
@@ -260,5 +287,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             )
         })?;
         Ok(CsrfForm { ctx, form })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_sessions::session::Error;
+    use tower_sessions::session_store::Error as StoreError;
+
+    #[test]
+    fn session_store_failures_are_503_and_encoding_bugs_500() {
+        // What the sqlx session store makes of any sqlx error (a refused connection, a
+        // pool timeout, "terminating connection due to administrator command").
+        let backend = Error::Store(StoreError::Backend(
+            "pool timed out while waiting for an open connection".into(),
+        ));
+        assert!(matches!(session_error(backend), PageError::Unavailable));
+        for e in [
+            Error::Store(StoreError::Decode("bad record".into())),
+            Error::Store(StoreError::Encode("bad record".into())),
+            Error::SerdeJson(serde_json::from_str::<u8>("x").unwrap_err()),
+        ] {
+            assert!(matches!(session_error(e), PageError::Internal));
+        }
     }
 }
