@@ -4,6 +4,8 @@
 //! attacker from making us hash megabytes.
 
 use super::ParseError;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 pub const MIN_CHARS: usize = 8;
 pub const MAX_BYTES: usize = 1024;
@@ -102,6 +104,18 @@ const COMMON: &[&str] = &[
     "watchpost",
 ];
 
+/// The 10,000 most common passwords of 8+ characters (see the file's header for where
+/// they come from), lower-cased; built on first use.
+fn common_list() -> &'static HashSet<&'static str> {
+    static LIST: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+        include_str!("common_passwords.txt")
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    });
+    &LIST
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
@@ -126,7 +140,9 @@ impl Password {
             )));
         }
         let lower = raw.to_lowercase();
-        if COMMON.iter().any(|c| c.eq_ignore_ascii_case(&lower)) {
+        if COMMON.iter().any(|c| c.eq_ignore_ascii_case(&lower))
+            || common_list().contains(lower.as_str())
+        {
             return Err(ParseError::new(
                 "password is too common; choose a less guessable one",
             ));
@@ -159,6 +175,13 @@ mod tests {
         assert!(Password::parse_new("short").is_err());
         assert!(Password::parse_new("1234567").is_err());
         assert!(Password::parse_new("password123").is_err());
+        // From the long list, whatever the case, and its size.
+        assert!(Password::parse_new("Sunshine1").is_err());
+        assert!(Password::parse_new("QAZWSXEDC").is_err());
+        assert!(Password::parse_new("trustno1").is_err());
+        assert_eq!(common_list().len(), 10_000);
+        assert!(common_list().iter().all(|p| p.chars().count() >= MIN_CHARS));
+        assert!(Password::parse_new("correct horse battery").is_ok());
         assert!(Password::parse_new("PassWord123").is_err());
         assert!(Password::parse_new(&"é".repeat(513)).is_err()); // 1026 bytes
         assert!(Password::parse_new(&"a".repeat(1024)).is_ok());
