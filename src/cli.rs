@@ -342,6 +342,15 @@ pub struct Overrides {
     /// Deliveries sent concurrently by one worker.
     #[arg(long, env = "WATCHPOST_NOTIFY_CONCURRENCY", global = true)]
     pub notify_concurrency: Option<usize>,
+    /// Attempts in flight to one channel at most, per worker (default 4).
+    #[arg(long, env = "WATCHPOST_NOTIFY_CHANNEL_CONCURRENCY", global = true)]
+    pub notify_channel_concurrency: Option<usize>,
+    /// Random wait before the first delivery round when deliveries are due at start-up, ms (default 1000).
+    #[arg(long, env = "WATCHPOST_NOTIFY_STARTUP_JITTER_MS", global = true)]
+    pub notify_startup_jitter_ms: Option<u64>,
+    /// How long a claim holds a delivery, seconds (0: derived from the attempt timeouts).
+    #[arg(long, env = "WATCHPOST_NOTIFY_LEASE_SECS", global = true)]
+    pub notify_lease_secs: Option<u64>,
     /// Largest log upload in bytes (default 256 MiB).
     #[arg(long, env = "WATCHPOST_LOG_UPLOAD_MAX_BYTES", global = true)]
     pub log_upload_max_bytes: Option<u64>,

@@ -124,6 +124,17 @@ pub struct Settings {
     /// hosts, retention): off for a replica that should only serve requests.
     pub leader_jobs: bool,
     pub notify_concurrency: usize,
+    /// Attempts in flight to one channel (one webhook URL or email recipient list) at
+    /// most, per worker: a slow or hung receiver then holds only these slots, and the
+    /// others keep delivering.
+    pub notify_channel_concurrency: usize,
+    /// The worker waits a random 0..=this many milliseconds before its first claim when
+    /// deliveries are already due at start-up, so replicas restarting together (or a
+    /// crash loop) do not hit the receivers in the same instant.
+    pub notify_startup_jitter_ms: u64,
+    /// How long a claim holds a delivery, seconds (0: derived, longer than any attempt
+    /// can take plus a minute). A killed worker's deliveries are retried once it runs out.
+    pub notify_lease_secs: u64,
     /// Largest log upload to `/logs/analyze` (after which 413), bytes as received.
     pub log_upload_max_bytes: u64,
     /// Largest `{"logs": "..."}` JSON body (it is held in memory, unlike raw uploads).
@@ -211,6 +222,9 @@ impl Default for Settings {
             notifier: true,
             leader_jobs: true,
             notify_concurrency: 8,
+            notify_channel_concurrency: 4,
+            notify_startup_jitter_ms: 1000,
+            notify_lease_secs: 0,
             log_upload_max_bytes: 256 << 20,
             log_json_max_bytes: 32 << 20,
             analysis_concurrency: std::thread::available_parallelism()
@@ -391,6 +405,9 @@ impl Settings {
             notifier,
             leader_jobs,
             notify_concurrency,
+            notify_channel_concurrency,
+            notify_startup_jitter_ms,
+            notify_lease_secs,
             log_upload_max_bytes,
             log_json_max_bytes,
             analysis_concurrency,
@@ -499,8 +516,22 @@ impl Settings {
                 self.retention_1h
             );
         }
-        if self.notify_concurrency == 0 {
-            bail!("notify_concurrency must be at least 1");
+        if self.notify_concurrency == 0 || self.notify_channel_concurrency == 0 {
+            bail!("notify_concurrency and notify_channel_concurrency must be at least 1");
+        }
+        if self.notify_startup_jitter_ms > 60_000 {
+            bail!("notify_startup_jitter_ms must be at most 60000");
+        }
+        // A lease shorter than an attempt can take would let a second worker send the same
+        // notification while the first is still waiting for its answer.
+        let attempt_secs = crate::notify::worker::attempt_limit_secs(self);
+        if self.notify_lease_secs != 0
+            && (self.notify_lease_secs < attempt_secs + 5 || self.notify_lease_secs > 86_400)
+        {
+            bail!(
+                "notify_lease_secs must be 0 (derived) or between {} (the longest attempt, {attempt_secs} s, plus 5) and 86400",
+                attempt_secs + 5
+            );
         }
         if let Some(url) = &self.alert_webhook_url {
             match reqwest::Url::parse(url.expose()) {

@@ -166,8 +166,15 @@ impl WebhookClient {
 }
 
 /// What a received status means for this delivery.
+///
+/// Standard Webhooks: every non-2xx answer is a failed attempt, retried on the back-off
+/// schedule until the retry horizon runs out; only 410 Gone stops at once (and disables the
+/// channel). A 4xx is often passing: a receiver that rejects our signature because this
+/// host's clock is off (receivers allow ±5 minutes) or because its secret was rotated
+/// answers 400/401/403 until the operator fixes that, and the notification must still arrive
+/// then. The stored error says what to check.
 fn classify_status(status: u16, body: &[u8], retry_after: Option<Duration>) -> Outcome {
-    let error = || {
+    let http = {
         let snippet = snippet(body);
         if snippet.is_empty() {
             format!("HTTP {status}")
@@ -175,28 +182,26 @@ fn classify_status(status: u16, body: &[u8], retry_after: Option<Duration>) -> O
             format!("HTTP {status}: {snippet}")
         }
     };
-    match status {
-        200..=299 => Outcome::Delivered {
-            status: Some(status),
-        },
-        410 => Outcome::Gone { status },
-        // Timeout, too early, rate limited and server-side failures pass with time.
-        408 | 425 | 429 | 500..=599 => Outcome::Retry {
-            status: Some(status),
-            error: error(),
-            retry_after,
-        },
-        300..=399 => Outcome::Permanent {
-            status: Some(status),
-            error: format!(
-                "{} (redirects are not followed; update the webhook URL)",
-                error()
-            ),
-        },
-        _ => Outcome::Permanent {
-            status: Some(status),
-            error: error(),
-        },
+    let error = match status {
+        200..=299 => {
+            return Outcome::Delivered {
+                status: Some(status),
+            }
+        }
+        410 => return Outcome::Gone { status },
+        300..=399 => format!("{http} (redirects are not followed; update the webhook URL)"),
+        400 | 401 | 403 => format!(
+            "{http} (receiver refused the request: check the channel's signing secret and that \
+             this host's clock is NTP-synced; receivers reject a webhook-timestamp more than 5 \
+             minutes off)"
+        ),
+        404 => format!("{http} (check the webhook URL)"),
+        _ => http,
+    };
+    Outcome::Retry {
+        status: Some(status),
+        error,
+        retry_after,
     }
 }
 
@@ -267,12 +272,54 @@ mod tests {
                 "{s}"
             );
         }
-        for s in [301, 302, 400, 401, 403, 404, 413, 422] {
+        // Every other non-2xx is a failure to retry, not a dead letter.
+        for s in [
+            100, 301, 302, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 451, 600,
+        ] {
             assert!(
-                matches!(classify_status(s, b"", None), Outcome::Permanent { status: Some(x), .. } if x == s),
+                matches!(classify_status(s, b"", None), Outcome::Retry { status: Some(x), .. } if x == s),
                 "{s}"
             );
         }
+        // What the operator reads: the status, the receiver's words, and what to check.
+        for s in [400, 401, 403] {
+            let Outcome::Retry { error, .. } = classify_status(s, b"invalid signature", None)
+            else {
+                panic!("{s}");
+            };
+            assert!(
+                error.starts_with(&format!("HTTP {s}: invalid signature (receiver refused")),
+                "{error}"
+            );
+            assert!(
+                error.contains("signing secret") && error.contains("NTP-synced"),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            classify_status(302, b"", None),
+            Outcome::Retry {
+                status: Some(302),
+                error: "HTTP 302 (redirects are not followed; update the webhook URL)".into(),
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            classify_status(404, b"no such hook", None),
+            Outcome::Retry {
+                status: Some(404),
+                error: "HTTP 404: no such hook (check the webhook URL)".into(),
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            classify_status(422, b"", Some(Duration::from_secs(3))),
+            Outcome::Retry {
+                status: Some(422),
+                error: "HTTP 422".into(),
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
         let ra = Some(Duration::from_secs(7));
         assert_eq!(
             classify_status(429, b"slow down", ra),

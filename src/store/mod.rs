@@ -378,7 +378,23 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         lease_ms: i64,
         limit: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.claim_deliveries_skipping(worker, now, lease_ms, limit, &[])
+            .await
+    }
+    /// `claim_deliveries`, leaving the deliveries of `skip_channels` alone (channels the
+    /// worker already has as many attempts in flight to as it allows).
+    async fn claim_deliveries_skipping(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+        skip_channels: &[i64],
     ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Gives claimed deliveries back unsent (id and the claim's worker token), taking back
+    /// the attempt the claim counted; returns how many were still held.
+    async fn release_deliveries(&self, claims: &[(i64, String)]) -> StoreResult<usize>;
     /// Records attempts and moves their deliveries on, in one transaction (one sync to
     /// disk for a whole batch); returns how many still held their lease (a lost lease
     /// means another worker took the delivery over; the attempt is logged regardless).
@@ -409,8 +425,9 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
     /// Test notifications queued since `since` to the channels of `owner` (None: global).
     async fn recent_test_count(&self, owner: Option<i64>, since: i64) -> StoreResult<i64>;
-    /// The earliest `next_attempt_at` of a pending delivery, for the worker's sleep.
-    async fn next_delivery_due(&self) -> StoreResult<Option<i64>>;
+    /// The earliest `next_attempt_at` (or lease end) of a pending delivery outside
+    /// `skip_channels`, for the worker's sleep.
+    async fn next_delivery_due(&self, skip_channels: &[i64]) -> StoreResult<Option<i64>>;
 
     // Stored log analyses: always by id AND owner, so one user never reaches another's.
     /// Stores an analysis; returns its id.

@@ -97,6 +97,12 @@ pub(super) fn hosts_json(hosts: &[String]) -> String {
     serde_json::to_string(hosts).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// Ids as a JSON array, the form the engines' statements unpack (`json_each` in SQLite,
+/// `json_array_elements_text` in PostgreSQL): one statement whatever the number of ids.
+pub(super) fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+}
+
 /// Fills a payload's `alert_id` when the engine did not know it yet.
 pub(super) fn payload_text(payload: &serde_json::Value, alert_id: Option<i64>) -> String {
     let mut p = payload.clone();
@@ -531,13 +537,15 @@ macro_rules! impl_outbox {
                 Ok(())
             }
 
-            async fn claim_deliveries_impl(&self, worker: &str, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<ClaimedDelivery>> {
+            async fn claim_deliveries_impl(&self, worker: &str, now: i64, lease_ms: i64, limit: i64, skip_channels: &[i64]) -> StoreResult<Vec<ClaimedDelivery>> {
+                let skip = $crate::store::outbox::ids_json(skip_channels);
                 let mut tx = self.w().begin().await?;
                 let claimed = sqlx::query(Self::CLAIM_SQL)
                     .bind(now.saturating_add(lease_ms))
                     .bind(worker)
                     .bind(now)
                     .bind(limit)
+                    .bind(skip)
                     .execute(&mut *tx)
                     .await?;
                 if claimed.rows_affected() == 0 {
@@ -714,13 +722,33 @@ macro_rules! impl_outbox {
                 .await?)
             }
 
-            async fn next_delivery_due_impl(&self) -> StoreResult<Option<i64>> {
-                Ok(sqlx::query_scalar(
-                    "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > next_attempt_at THEN locked_until ELSE next_attempt_at END) \
-                     FROM deliveries WHERE state = 'pending'",
-                )
-                .fetch_one(self.r())
-                .await?)
+            async fn next_delivery_due_impl(&self, skip_channels: &[i64]) -> StoreResult<Option<i64>> {
+                Ok(sqlx::query_scalar(Self::NEXT_DUE_SQL)
+                    .bind($crate::store::outbox::ids_json(skip_channels))
+                    .fetch_one(self.r())
+                    .await?)
+            }
+
+            async fn release_deliveries_impl(&self, claims: &[(i64, String)]) -> StoreResult<usize> {
+                if claims.is_empty() {
+                    return Ok(0);
+                }
+                // The claim counted an attempt that was never made: give it back.
+                let mut tx = self.w().begin().await?;
+                let mut released = 0usize;
+                for (id, worker) in claims {
+                    let r = sqlx::query(
+                        "UPDATE deliveries SET locked_until = NULL, locked_by = NULL, attempts = attempts - 1 \
+                         WHERE id = $1 AND locked_by = $2 AND state = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(worker)
+                    .execute(&mut *tx)
+                    .await?;
+                    released += usize::try_from(r.rows_affected()).unwrap_or(0);
+                }
+                tx.commit().await?;
+                Ok(released)
             }
         }
     };

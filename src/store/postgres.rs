@@ -22,8 +22,12 @@ impl PgStore {
     const UNEVALUATED_SQL: &'static str = "SELECT s.* FROM hosts h LEFT JOIN agent_cursors c ON c.host_id = h.id CROSS JOIN LATERAL (SELECT s.host_id, s.ts, s.cpu, s.memory, s.memory_used, s.memory_total, s.swap, s.load1, s.load5, s.load15, s.disk, s.disk_read_bps, s.disk_write_bps, s.net_rx_bps, s.net_tx_bps, s.processes, s.uptime FROM samples s WHERE s.host_id = h.id AND s.ts > GREATEST(COALESCE(c.evaluated_until, $1), $1) ORDER BY s.ts LIMIT $2) s WHERE h.agent_token_hash IS NOT NULL ORDER BY s.ts, s.host_id LIMIT $2";
     /// Leases due deliveries to a worker and counts the attempt. A notification waits
     /// while an earlier one about the same alert to the same channel is still pending,
-    /// so a receiver never hears "resolved" before "firing".
-    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND (deliveries.alert_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id)) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)";
+    /// so a receiver never hears "resolved" before "firing". Channels in `$5` (a JSON array
+    /// of ids) are skipped: the worker has as many attempts to them in flight as it allows.
+    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND deliveries.channel_id NOT IN (SELECT (value)::bigint FROM json_array_elements_text($5::json)) AND (deliveries.alert_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id)) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)";
+    /// The earliest time a pending delivery outside the channels in `$1` (a JSON array of
+    /// ids) falls due or its lease runs out.
+    const NEXT_DUE_SQL: &'static str = "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > next_attempt_at THEN locked_until ELSE next_attempt_at END) FROM deliveries WHERE state = 'pending' AND channel_id NOT IN (SELECT (value)::bigint FROM json_array_elements_text($1::json))";
 
     /// Deletes a batch of a tier's rows stamped before `$1`, at most `$2`. The LATERAL
     /// subquery walks the (host_id, time) primary key host by host (ORDER BY keeps the

@@ -777,7 +777,8 @@ macro_rules! impl_store {
             async fn set_channel_secret(&self, id: i64, secret: &str, now: i64) -> StoreResult<bool> { self.set_channel_secret_impl(id, secret, now).await }
             async fn delete_channel(&self, id: i64) -> StoreResult<bool> { self.delete_channel_impl(id).await }
             async fn sync_env_channel(&self, kind: &str, channel: Option<&EnvChannel>, generated_secret: &str, now: i64) -> StoreResult<()> { self.sync_env_channel_impl(kind, channel, generated_secret, now).await }
-            async fn claim_deliveries(&self, worker: &str, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<ClaimedDelivery>> { self.claim_deliveries_impl(worker, now, lease_ms, limit).await }
+            async fn claim_deliveries_skipping(&self, worker: &str, now: i64, lease_ms: i64, limit: i64, skip_channels: &[i64]) -> StoreResult<Vec<ClaimedDelivery>> { self.claim_deliveries_impl(worker, now, lease_ms, limit, skip_channels).await }
+            async fn release_deliveries(&self, claims: &[(i64, String)]) -> StoreResult<usize> { self.release_deliveries_impl(claims).await }
             async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<usize> { self.record_attempts_impl(records).await }
             async fn enqueue_test(&self, channel_id: i64, payload: &serde_json::Value, message_id: &str, now: i64) -> StoreResult<i64> { self.enqueue_test_impl(channel_id, payload, message_id, now).await }
             async fn list_deliveries(&self, scope: Scope, filter: &DeliveryFilter, limit: i64, offset: i64) -> StoreResult<(Vec<Delivery>, i64)> { self.list_deliveries_impl(scope, filter, limit, offset).await }
@@ -786,7 +787,7 @@ macro_rules! impl_store {
             async fn retry_delivery(&self, id: i64, now: i64) -> StoreResult<bool> { self.retry_delivery_impl(id, now).await }
             async fn outbox_stats(&self) -> StoreResult<OutboxStats> { self.outbox_stats_impl().await }
             async fn recent_test_count(&self, owner: Option<i64>, since: i64) -> StoreResult<i64> { self.recent_test_count_impl(owner, since).await }
-            async fn next_delivery_due(&self) -> StoreResult<Option<i64>> { self.next_delivery_due_impl().await }
+            async fn next_delivery_due(&self, skip_channels: &[i64]) -> StoreResult<Option<i64>> { self.next_delivery_due_impl(skip_channels).await }
 
             async fn insert_log_analysis(&self, a: &NewLogAnalysis) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar(

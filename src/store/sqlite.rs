@@ -59,8 +59,12 @@ impl SqliteStore {
     const UNEVALUATED_SQL: &'static str = "SELECT s.host_id, s.ts, s.cpu, s.memory, s.memory_used, s.memory_total, s.swap, s.load1, s.load5, s.load15, s.disk, s.disk_read_bps, s.disk_write_bps, s.net_rx_bps, s.net_tx_bps, s.processes, s.uptime FROM hosts h LEFT JOIN agent_cursors c ON c.host_id = h.id CROSS JOIN samples s WHERE h.agent_token_hash IS NOT NULL AND s.host_id = h.id AND s.ts > MAX(COALESCE(c.evaluated_until, $1), $1) ORDER BY s.ts, s.host_id LIMIT $2";
     /// Leases due deliveries to a worker and counts the attempt. A notification waits
     /// while an earlier one about the same alert to the same channel is still pending,
-    /// so a receiver never hears "resolved" before "firing".
-    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND (deliveries.alert_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id)) ORDER BY next_attempt_at, id LIMIT $4)";
+    /// so a receiver never hears "resolved" before "firing". Channels in `$5` (a JSON array
+    /// of ids) are skipped: the worker has as many attempts to them in flight as it allows.
+    const CLAIM_SQL: &'static str = "UPDATE deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until <= $3) AND deliveries.channel_id NOT IN (SELECT value FROM json_each($5)) AND (deliveries.alert_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel_id = deliveries.channel_id AND e.alert_id = deliveries.alert_id AND e.state = 'pending' AND e.id < deliveries.id)) ORDER BY next_attempt_at, id LIMIT $4)";
+    /// The earliest time a pending delivery outside the channels in `$1` (a JSON array of
+    /// ids) falls due or its lease runs out.
+    const NEXT_DUE_SQL: &'static str = "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > next_attempt_at THEN locked_until ELSE next_attempt_at END) FROM deliveries WHERE state = 'pending' AND channel_id NOT IN (SELECT value FROM json_each($1))";
 
     /// Deletes a batch of a tier's rows stamped before `$1`, at most `$2`. The inner scan
     /// walks the (host_id, time) primary key host by host, so each batch costs a seek per

@@ -18,6 +18,7 @@ mod logs;
 mod logs_store;
 mod metrics;
 mod notify;
+mod notify_faults;
 mod notify_transport;
 mod pages;
 mod pages_notify;

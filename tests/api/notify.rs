@@ -17,9 +17,9 @@ use watchpost::tasks::alerting::AlertEngine;
 
 /// A fixed global webhook secret, so the test can verify signatures.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-fn global_webhook(url: &str) -> impl FnOnce(&mut Settings) + '_ {
+pub(crate) fn global_webhook(url: &str) -> impl FnOnce(&mut Settings) + '_ {
     move |s: &mut Settings| {
         s.alert_webhook_url = Some(Secret::new(url));
         s.alert_webhook_secret = Some(Secret::new(SECRET));
@@ -33,7 +33,7 @@ fn body(r: &Received) -> Value {
 
 /// Stores samples of the given CPU values one second apart (ending now) and runs them
 /// through a fresh engine, as the collector would.
-async fn breach(app: &TestApp, cpus: &[f64]) {
+pub(crate) async fn breach(app: &TestApp, cpus: &[f64]) {
     let mut eng = AlertEngine::new(app.store.clone()).await.expect("engine");
     feed_with(app, &mut eng, cpus).await;
 }
@@ -62,7 +62,7 @@ async fn feed_with(app: &TestApp, eng: &mut AlertEngine, cpus: &[f64]) {
     }
 }
 
-async fn admin_get(app: &TestApp, path: &str) -> Value {
+pub(crate) async fn admin_get(app: &TestApp, path: &str) -> Value {
     let resp = app
         .client
         .get(app.url(path))
@@ -74,7 +74,7 @@ async fn admin_get(app: &TestApp, path: &str) -> Value {
 }
 
 /// Polls the admin's view of `/deliveries` until `pred` holds (bounded).
-async fn wait_deliveries(
+pub(crate) async fn wait_deliveries(
     app: &TestApp,
     query: &str,
     pred: impl Fn(&[Value]) -> bool,
@@ -243,18 +243,44 @@ async fn notify_410_disables_the_channel() {
     assert_eq!(rx.received().len(), 1, "nothing sent after the 410");
 }
 
+/// A 302 is a failed attempt: retried on the schedule (never followed) until the retry
+/// horizon runs out, then dead-lettered with the redirect hint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_302_is_a_failure_and_is_not_followed() {
+async fn notify_302_is_a_failure_retried_and_not_followed() {
     let rx = WebhookReceiver::start().await;
     rx.redirect(true);
-    let app = spawn_app_with(global_webhook(&rx.url())).await;
+    let app = spawn_app_with(|s| {
+        global_webhook(&rx.url())(s);
+        s.alert_webhook_retries = 2;
+    })
+    .await;
     breach(&app, &[90.0]).await;
     let log = wait_deliveries(&app, "state=dead", |l| !l.is_empty()).await;
-    assert_eq!(log[0]["last_status"], 302);
+    assert_eq!(log.len(), 1, "{log:?}");
+    let d = &log[0];
+    assert_eq!(d["last_status"], 302);
+    assert_eq!(d["attempts"], 3, "first attempt plus two retries: {d}");
+    let error = d["last_error"].as_str().unwrap();
+    assert!(error.contains("redirects are not followed"), "{error}");
+    assert!(error.contains("gave up after 3 attempts"), "{error}");
+    let outcomes: Vec<_> = d["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![json!("retry"), json!("retry"), json!("dead")]
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = rx.received();
-    assert_eq!(got.len(), 1, "the redirect target was never requested");
-    assert!(!got[0].path.contains("redirected"));
+    assert_eq!(got.len(), 3, "one request per attempt");
+    assert!(
+        got.iter().all(|r| !r.path.contains("redirected")),
+        "the redirect target was never requested"
+    );
+    assert!(got.iter().all(|r| r.webhook_id == got[0].webhook_id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -146,31 +146,35 @@ async fn notify_webhook_429_carries_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_webhook_410_means_gone_and_404_is_permanent() {
+async fn notify_webhook_410_means_gone_and_404_is_retried() {
     let rx = WebhookReceiver::start().await;
     rx.respond_with(vec![410, 404]);
     let key = parse_secret(&generate_secret()).unwrap();
     let client = lab_client(Duration::from_secs(10));
     let attempt = send_once(&client, &rx.url(), &key, false).await;
     assert_eq!(attempt.outcome, Outcome::Gone { status: 410 });
+    // Any other 4xx is a failed attempt to retry (Standard Webhooks), with a hint.
     let attempt = send_once(&client, &rx.url(), &key, false).await;
-    assert!(
-        matches!(attempt.outcome, Outcome::Permanent { status: Some(404), ref error } if error.starts_with("HTTP 404")),
-        "{:?}",
-        attempt.outcome
+    assert_eq!(
+        attempt.outcome,
+        Outcome::Retry {
+            status: Some(404),
+            error: "HTTP 404: status 404 (check the webhook URL)".into(),
+            retry_after: None
+        }
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_webhook_redirect_is_permanent_and_not_followed() {
+async fn notify_webhook_redirect_is_retried_and_not_followed() {
     let rx = WebhookReceiver::start().await;
     rx.redirect(true);
     let key = parse_secret(&generate_secret()).unwrap();
     let attempt = send_once(&lab_client(Duration::from_secs(10)), &rx.url(), &key, false).await;
     match &attempt.outcome {
-        Outcome::Permanent { status, error } => {
+        Outcome::Retry { status, error, .. } => {
             assert_eq!(*status, Some(302));
-            assert!(error.contains("redirect"), "{error}");
+            assert!(error.contains("redirects are not followed"), "{error}");
         }
         other => panic!("{other:?}"),
     }
@@ -179,6 +183,50 @@ async fn notify_webhook_redirect_is_permanent_and_not_followed() {
     let got = rx.received();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].path, "/");
+}
+
+/// F10 at the transport: a receiver verifying with the standard ±5 minute tolerance
+/// refuses a webhook-timestamp 10 minutes ahead with 401; that is a failed attempt to
+/// retry, and its error says what to check. The same message on time verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_webhook_skewed_timestamp_is_refused_and_retried_with_a_clear_error() {
+    let rx = WebhookReceiver::start().await;
+    let secret = generate_secret();
+    rx.verify_with(&secret);
+    let key = parse_secret(&secret).unwrap();
+    let client = lab_client(Duration::from_secs(10));
+    let target = WebhookTarget {
+        url: &rx.url(),
+        secret: &key,
+        trusted: false,
+    };
+    let body = serde_json::to_vec(&payload("firing")).unwrap();
+    let id = new_message_id();
+    let skewed = client.send(&target, &id, &body, now_secs() + 600).await;
+    match &skewed.outcome {
+        Outcome::Retry {
+            status: Some(401),
+            error,
+            retry_after: None,
+        } => {
+            assert!(
+                error.starts_with(
+                    "HTTP 401: invalid signature or timestamp (receiver refused the request"
+                ),
+                "{error}"
+            );
+            assert!(error.contains("signing secret"), "{error}");
+            assert!(error.contains("NTP-synced"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let on_time = client.send(&target, &id, &body, now_secs()).await;
+    assert_eq!(on_time.outcome, Outcome::Delivered { status: Some(200) });
+    let got = rx.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].verified, Some(false));
+    assert_eq!(got[1].verified, Some(true));
+    assert_eq!(got[0].webhook_id, got[1].webhook_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,6 +71,8 @@ pub struct Received {
     pub webhook_signature: Option<String>,
     pub body: Vec<u8>,
     pub at: Instant,
+    /// With `verify_with`: whether the Standard Webhooks signature and timestamp checked out.
+    pub verified: Option<bool>,
 }
 
 #[derive(Default)]
@@ -82,12 +84,43 @@ struct Plan {
     body: Option<String>,
     hang: bool,
     redirect: bool,
+    /// Verify every request as a Standard Webhooks consumer does (±5 min timestamp
+    /// tolerance, against this machine's clock) and answer 401 when it fails.
+    verify_secret: Option<String>,
+    /// Wait this long before answering.
+    delay: Option<Duration>,
+    /// Answer the first request of each webhook-id with this status.
+    fail_first: Option<u16>,
 }
 
 #[derive(Default)]
 struct Shared {
     received: Mutex<Vec<Received>>,
     plan: Mutex<Plan>,
+    /// Requests being handled now, and the most there ever were at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request as in flight until dropped (answered, or abandoned by a client that
+/// went away).
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn enter(shared: &Arc<Shared>) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = shared.in_flight.fetch_add(1, SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, SeqCst);
+        Self(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone)]
@@ -109,7 +142,8 @@ async fn hook_handler(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let rec = Received {
+    let _in_flight = InFlight::enter(&state.shared);
+    let mut rec = Received {
         method: method.to_string(),
         path: uri.path().to_owned(),
         webhook_id: header("webhook-id"),
@@ -118,26 +152,52 @@ async fn hook_handler(
         headers: headers.clone(),
         body: body.to_vec(),
         at: Instant::now(),
+        verified: None,
     };
-    state.shared.received.lock().unwrap().push(rec);
-    let (status, retry_after, text, hang, redirect) = {
+    let verify_secret = state.shared.plan.lock().unwrap().verify_secret.clone();
+    if let Some(secret) = verify_secret {
+        rec.verified = Some(WebhookReceiver::verify(&rec, &secret));
+    }
+    let verified = rec.verified;
+    let first_of_its_id = {
+        let mut received = state.shared.received.lock().unwrap();
+        let first = !received
+            .iter()
+            .any(|r| r.webhook_id.is_some() && r.webhook_id == rec.webhook_id);
+        received.push(rec);
+        first
+    };
+    let (status, retry_after, text, hang, redirect, delay) = {
         let mut plan = state.shared.plan.lock().unwrap();
-        let status = plan
-            .queue
-            .pop_front()
-            .or(plan.default_status)
-            .unwrap_or(200);
+        let status = match (verified, plan.fail_first) {
+            (Some(false), _) => 401,
+            (_, Some(code)) if first_of_its_id => code,
+            _ => plan
+                .queue
+                .pop_front()
+                .or(plan.default_status)
+                .unwrap_or(200),
+        };
+        let text = if verified == Some(false) {
+            Some("invalid signature or timestamp".to_owned())
+        } else {
+            plan.body.clone()
+        };
         (
             status,
             plan.retry_after.clone(),
-            plan.body.clone(),
+            text,
             plan.hang,
             plan.redirect,
+            plan.delay,
         )
     };
     if hang {
         // Never answers; the connection task is aborted on stop/drop.
         std::future::pending::<()>().await;
+    }
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
     }
     let mut builder = Response::builder();
     let (status, text) = if redirect {
@@ -224,6 +284,37 @@ impl WebhookReceiver {
     /// Records requests but never answers them.
     pub fn hang(&self, on: bool) {
         self.shared.plan.lock().unwrap().hang = on;
+    }
+
+    /// Checks every request's Standard Webhooks signature and timestamp (the
+    /// `standardwebhooks` crate: ±5 minutes around this machine's clock) and answers 401
+    /// `invalid signature or timestamp` when they do not verify.
+    pub fn verify_with(&self, secret_whsec: &str) {
+        self.shared.plan.lock().unwrap().verify_secret = Some(secret_whsec.to_owned());
+    }
+
+    /// Waits this long before every answer.
+    pub fn delay(&self, d: Duration) {
+        self.shared.plan.lock().unwrap().delay = Some(d);
+    }
+
+    /// Answers the first request of each webhook-id with `status` (later ones as planned).
+    pub fn fail_first_attempt(&self, status: u16) {
+        self.shared.plan.lock().unwrap().fail_first = Some(status);
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most requests that were ever being handled at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Answers 302 with `Location: <url>redirected` (itself).
