@@ -12,9 +12,14 @@ pub fn init(format: LogFormat, filter: &str) {
     // Colours only on a terminal: in a file or the journal, escape sequences garble the
     // records and get in the way of grepping them.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // `log_internal_errors(false)`: on a failed write (stderr redirected to a file on a
+    // full disk, a closed pipe) the builder's default reports the failure with
+    // `eprintln!`, which panics when stderr fails too: every log line would then panic
+    // the request or background task that logged it. A lost log line is the lesser harm.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder

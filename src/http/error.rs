@@ -40,6 +40,9 @@ pub enum ApiError {
     RequestTimeout,
     #[error("service unavailable")]
     Unavailable,
+    /// A write failed because the database's disk is full; nothing was stored.
+    #[error("the server's disk is full: nothing was stored; retry later")]
+    StorageFull,
     #[error("internal server error")]
     Internal,
 }
@@ -57,7 +60,9 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // 503 rather than 507: clients and agents already retry 503 after
+            // Retry-After, and the condition is the server's, not the request's.
+            ApiError::Unavailable | ApiError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +90,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %msg, "database unavailable");
                 ApiError::Unavailable
             }
+            StoreError::Full(msg) => {
+                tracing::warn!(error = %msg, "database write failed: disk full");
+                ApiError::StorageFull
+            }
             StoreError::Other(msg) => {
                 tracing::error!(error = %msg, "database error");
                 ApiError::Internal
@@ -99,6 +108,9 @@ impl From<crate::auth::password::HashError> for ApiError {
         ApiError::Internal
     }
 }
+
+/// `Retry-After` (seconds) of a write refused for a full disk.
+pub const STORAGE_FULL_RETRY_AFTER: &str = "30";
 
 /// Builds the standard error response for a status and message.
 pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response {
@@ -129,14 +141,24 @@ pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = error_response(self.status(), self.detail());
-        if let ApiError::TooManyRequests {
-            retry_after_secs, ..
-        } = self
-        {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
+        match self {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                );
+            }
+            // Space comes back when someone frees it, not in 5 s: retrying clients wait
+            // longer, so a full disk does not turn into a storm of doomed requests.
+            ApiError::StorageFull => {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(STORAGE_FULL_RETRY_AFTER),
+                );
+            }
+            _ => {}
         }
         resp
     }

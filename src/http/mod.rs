@@ -41,7 +41,11 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .route(
             "/logs/analyses/{id}",
             get(logs::get_one).delete(logs::delete),
-        );
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_writes_on_full_disk,
+        ));
     let pages = pages::router(&state, log_routes).await?;
     let settings = state.settings.clone();
     let prom_metrics = state.metrics.clone();
@@ -101,10 +105,45 @@ pub async fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json))
+        // The API routes above (the log routes got the same layer before going into the
+        // pages router); not the dashboard's pages, whose forms answer a failed write
+        // with a page of their own.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_writes_on_full_disk,
+        ))
         .merge(pages)
         .fallback(not_found)
         .with_state(state);
     Ok(harden(router, &settings, prom_metrics))
+}
+
+/// Refuses API writes (POST, PUT, PATCH) with 503 + `Retry-After` while the SQLite
+/// database's filesystem has less than [`api::health::MIN_FREE_DISK_BYTES`] free. Without
+/// it, what fails on a full disk depends on where SQLite's WAL happens to have room (a
+/// small write can slip into pages a failed big one allocated); with it, every write
+/// fails the same way, at once, before a body is read, and SQLite keeps the reserve for
+/// rolling back and checkpointing. Deletes and logout pass: they free rows and end
+/// sessions, and the reserve is there for them. One `statvfs` call per write request;
+/// PostgreSQL's disk cannot be measured from here, so there only SQLSTATE 53100 counts.
+async fn refuse_writes_on_full_disk(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::http::Method;
+    let write = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
+        && req.uri().path() != "/logout";
+    if write
+        && state
+            .store
+            .free_disk_bytes()
+            .is_some_and(|free| free < api::health::MIN_FREE_DISK_BYTES)
+    {
+        tracing::warn!(path = %req.uri().path(), "write refused: the database's disk is full");
+        return error::ApiError::StorageFull.into_response();
+    }
+    next.run(req).await
 }
 
 /// The layers of an upload route (`/logs/analyze`, the dashboard upload): its own, larger

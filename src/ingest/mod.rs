@@ -98,6 +98,8 @@ pub enum SubmitError {
     Busy,
     /// The transaction failed or the writer stopped; nothing of the batch was stored.
     Failed,
+    /// The transaction failed because the database's disk is full; nothing was stored.
+    DiskFull,
 }
 
 struct Job {
@@ -267,8 +269,12 @@ impl IngestWriter {
             Err(e) => {
                 IngestStats::add(&self.stats.failed_commits, 1);
                 tracing::warn!(error = %e, batches = batches.len(), "ingest commit failed; every batch in it was refused (503) and nothing was stored");
+                let why = match e {
+                    crate::store::StoreError::Full(_) => SubmitError::DiskFull,
+                    _ => SubmitError::Failed,
+                };
                 for (reply, _permit) in replies {
-                    let _ = reply.send(Err(SubmitError::Failed));
+                    let _ = reply.send(Err(why));
                 }
             }
         }

@@ -13,6 +13,7 @@ pub use postgres::PgStore;
 pub use sqlite::{ServerLock, SqliteStore};
 
 use async_trait::async_trait;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,10 @@ pub enum StoreError {
     /// the request may succeed if retried.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk (or quota) is full: nothing was written, and retrying helps only
+    /// once space is freed. Reads still work.
+    #[error("database disk full: {0}")]
+    Full(String),
     #[error("database error: {0}")]
     Other(String),
 }
@@ -33,6 +38,20 @@ pub type StoreResult<T> = Result<T, StoreError>;
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         use sqlx::Error as E;
+        let full = match &e {
+            E::Io(io) => is_disk_full(io),
+            E::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // SQLite SQLITE_FULL (13, in the low byte of extended codes); PostgreSQL
+                // 53100 disk_full.
+                code.parse::<i64>().is_ok_and(|c| c & 0xff == 13) || code == "53100"
+            }
+            _ => false,
+        };
+        if full {
+            disk_full_seen();
+            return StoreError::Full(e.to_string());
+        }
         match &e {
             E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
                 StoreError::Unavailable(e.to_string())
@@ -72,6 +91,25 @@ impl From<sqlx::Error> for StoreError {
             _ => StoreError::Other(e.to_string()),
         }
     }
+}
+
+/// ENOSPC (no space left) or EDQUOT (quota exceeded).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// When a write last failed for lack of disk space (epoch ms; 0: never). Process-wide
+/// like the disk itself, and set where every database error passes (the conversion
+/// below), so no write path can forget it; `/readyz` reads it.
+static DISK_FULL_AT: AtomicI64 = AtomicI64::new(0);
+
+fn disk_full_seen() {
+    DISK_FULL_AT.store(crate::domain::now_ms(), Ordering::Relaxed);
+}
+
+/// When a database write last failed because the disk was full (epoch ms), if ever.
+pub fn last_disk_full_ms() -> Option<i64> {
+    Some(DISK_FULL_AT.load(Ordering::Relaxed)).filter(|&t| t > 0)
 }
 
 /// Which engine a database URL selects.
@@ -234,6 +272,9 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_samples(&self) -> StoreResult<Vec<HostSample>>;
     /// Connection counts of the pools, without touching the database.
     fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Bytes free (to this process) on the filesystem that holds the database, where the
+    /// store can tell: SQLite; `None` for PostgreSQL, whose disk is on its server.
+    fn free_disk_bytes(&self) -> Option<u64>;
 
     // Agent hosts and ingest
     async fn host(&self, id: i64) -> StoreResult<Option<Host>>;
@@ -430,8 +471,10 @@ pub trait Store: Send + Sync + 'static {
     async fn next_delivery_due(&self, skip_channels: &[i64]) -> StoreResult<Option<i64>>;
 
     // Stored log analyses: always by id AND owner, so one user never reaches another's.
-    /// Stores an analysis; returns its id.
-    async fn insert_log_analysis(&self, a: &NewLogAnalysis) -> StoreResult<i64>;
+    /// Stores an analysis. With an idempotency key the user already used (for an analysis
+    /// that still exists), nothing is stored and that analysis is returned; the unique
+    /// (user, key) index makes this hold for concurrent requests too.
+    async fn insert_log_analysis(&self, a: &NewLogAnalysis) -> StoreResult<AnalysisInsert>;
     /// A user's analyses, newest first, and how many they have.
     async fn list_log_analyses(
         &self,
@@ -554,7 +597,6 @@ mod tests {
             "57P03", // cannot_connect_now: starting up or shutting down
             "08000", "08003", "08006", "08001", "08004", // connection exceptions
             "53300", // too_many_connections
-            "53100", // disk_full
             "55P03", // lock_not_available (lock_timeout)
             "57014", // query_canceled (statement_timeout)
             "40001", // serialization_failure
@@ -563,12 +605,16 @@ mod tests {
             "5",     // SQLITE_BUSY
             "517",   // SQLITE_BUSY_SNAPSHOT
             "6",     // SQLITE_LOCKED
-            "13",    // SQLITE_FULL
         ] {
             assert!(
                 matches!(coded(code), StoreError::Unavailable(_)),
                 "{code} should be transient"
             );
+        }
+        // A full disk is transient too, but its own kind (503 with its own detail and
+        // `/readyz` degraded).
+        for code in ["53100", "13"] {
+            assert!(matches!(coded(code), StoreError::Full(_)), "{code}");
         }
     }
 
@@ -587,5 +633,25 @@ mod tests {
         ] {
             assert!(matches!(StoreError::from(e), StoreError::Other(_)));
         }
+    }
+
+    #[test]
+    fn a_full_disk_is_its_own_error_and_is_remembered() {
+        let before = crate::domain::now_ms();
+        for errno in [28, 122] {
+            let e = sqlx::Error::Io(std::io::Error::from_raw_os_error(errno));
+            assert!(
+                matches!(StoreError::from(e), StoreError::Full(_)),
+                "errno {errno}"
+            );
+        }
+        assert!(last_disk_full_ms().is_some_and(|t| t >= before));
+        // Other I/O errors stay transient "unavailable", not "full".
+        let e = sqlx::Error::Io(std::io::Error::from_raw_os_error(5));
+        assert!(matches!(StoreError::from(e), StoreError::Unavailable(_)));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
     }
 }

@@ -533,6 +533,29 @@ pub struct NewLogAnalysis {
     pub errors: i64,
     pub levels: String,
     pub report: String,
+    /// The client's `Idempotency-Key`: at most one analysis per (user, key).
+    pub idempotency_key: Option<String>,
+    /// SHA-256 (hex) of the analysed log, to tell a retry from a reused key.
+    pub body_sha256: Option<String>,
+}
+
+/// What storing an analysis did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisInsert {
+    /// Stored under this new id.
+    Stored(i64),
+    /// The user already has an analysis under this idempotency key (stored by an earlier
+    /// request, or by a concurrent one that committed first); nothing new was stored.
+    Existing(ExistingAnalysis),
+}
+
+/// The analysis an idempotency key already names.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ExistingAnalysis {
+    pub id: i64,
+    /// The document `POST /logs/analyze` answered the first time (without `analysis_id`).
+    pub report: String,
+    pub body_sha256: Option<String>,
 }
 
 /// A job lease: `holder` runs the job until `expires_at` unless it renews.

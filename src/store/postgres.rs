@@ -119,6 +119,11 @@ impl PgStore {
         SessionPool::Postgres(self.pool.clone())
     }
 
+    /// The server's disk is not ours to measure; a full one shows as SQLSTATE 53100.
+    fn free_disk_bytes_impl(&self) -> Option<u64> {
+        None
+    }
+
     fn pool_stats_impl(&self) -> Vec<PoolStats> {
         vec![PoolStats {
             pool: "main",

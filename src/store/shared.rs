@@ -421,6 +421,9 @@ macro_rules! impl_store {
             fn pool_stats(&self) -> Vec<PoolStats> {
                 self.pool_stats_impl()
             }
+            fn free_disk_bytes(&self) -> Option<u64> {
+                self.free_disk_bytes_impl()
+            }
 
             async fn recent_samples(&self, host_id: i64, limit: i64) -> StoreResult<Vec<Sample>> {
                 let sql = concat!(
@@ -789,22 +792,46 @@ macro_rules! impl_store {
             async fn recent_test_count(&self, owner: Option<i64>, since: i64) -> StoreResult<i64> { self.recent_test_count_impl(owner, since).await }
             async fn next_delivery_due(&self, skip_channels: &[i64]) -> StoreResult<Option<i64>> { self.next_delivery_due_impl(skip_channels).await }
 
-            async fn insert_log_analysis(&self, a: &NewLogAnalysis) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar(
-                    "INSERT INTO log_analyses (user_id, created_at, name, source, bytes, lines, errors, levels, report) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                )
-                .bind(a.user_id)
-                .bind(a.created_at)
-                .bind(&a.name)
-                .bind(&a.source)
-                .bind(a.bytes)
-                .bind(a.lines)
-                .bind(a.errors)
-                .bind(&a.levels)
-                .bind(&a.report)
-                .fetch_one(self.w())
-                .await?)
+            async fn insert_log_analysis(&self, a: &NewLogAnalysis) -> StoreResult<AnalysisInsert> {
+                // Insert-or-read, twice at most: the analysis the key names may be deleted
+                // between our refused insert and our read, and then the key is free again.
+                for _ in 0..2 {
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO log_analyses (user_id, created_at, name, source, bytes, lines, errors, levels, report, idempotency_key, body_sha256) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+                    )
+                    .bind(a.user_id)
+                    .bind(a.created_at)
+                    .bind(&a.name)
+                    .bind(&a.source)
+                    .bind(a.bytes)
+                    .bind(a.lines)
+                    .bind(a.errors)
+                    .bind(&a.levels)
+                    .bind(&a.report)
+                    .bind(a.idempotency_key.as_deref())
+                    .bind(a.body_sha256.as_deref())
+                    .fetch_optional(self.w())
+                    .await?;
+                    if let Some(id) = id {
+                        return Ok(AnalysisInsert::Stored(id));
+                    }
+                    // Only a key can conflict (rows without one never do). Read through the
+                    // writer: the row that won was committed there, and a SQLite reader
+                    // connection could still hold an older snapshot.
+                    let existing = sqlx::query_as::<_, ExistingAnalysis>(
+                        "SELECT id, report, body_sha256 FROM log_analyses WHERE user_id = $1 AND idempotency_key = $2",
+                    )
+                    .bind(a.user_id)
+                    .bind(a.idempotency_key.as_deref())
+                    .fetch_optional(self.w())
+                    .await?;
+                    if let Some(existing) = existing {
+                        return Ok(AnalysisInsert::Existing(existing));
+                    }
+                }
+                Err(StoreError::Unavailable("the idempotency key's analysis kept changing".into()))
             }
 
             async fn list_log_analyses(&self, user_id: i64, limit: i64, offset: i64) -> StoreResult<(Vec<LogAnalysisMeta>, i64)> {

@@ -7,13 +7,15 @@ use super::shared::impl_store;
 use super::*;
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// The directory of the database file, where its `-wal` and `-shm` live too.
+    dir: std::path::PathBuf,
 }
 
 /// Holds an exclusive lock on `<database>.lock` for as long as it lives: SQLite's WAL
@@ -102,10 +104,33 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(settings.db_lock_timeout_secs))
             .foreign_keys(true);
+        let dir = match base.get_filename().parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        };
         let acquire = Duration::from_secs(settings.db_acquire_timeout_secs);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(acquire)
+            // When a COMMIT fails with SQLITE_FULL (or IOERR), SQLite may already have
+            // rolled the transaction back; sqlx's own ROLLBACK then fails, and it keeps
+            // counting the connection as inside a transaction. Its next `begin()` issues
+            // a SAVEPOINT instead of BEGIN, and after one more failure a `ROLLBACK TO`
+            // leaves a real transaction open that nothing ever commits: every later write
+            // on the one writer connection, acknowledged or not, is lost when the
+            // connection closes (found by the disk-full test). So on release: flush the
+            // queued rollback (the ping runs after it), and if sqlx still counts a
+            // transaction, close the connection; the pool opens a clean one.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    if conn.is_in_transaction() {
+                        tracing::warn!("SQLite writer connection left inside a failed transaction; reopening it");
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(base.clone().create_if_missing(true))
             .await
             .with_context(|| {
@@ -126,7 +151,17 @@ impl SqliteStore {
             .connect_with(base.read_only(true).row_buffer_size(1024))
             .await
             .context("opening SQLite read pool")?;
-        Ok(Self { reader, writer })
+        Ok(Self {
+            reader,
+            writer,
+            dir,
+        })
+    }
+
+    /// One `statvfs` call: cheap enough for every readiness probe.
+    fn free_disk_bytes_impl(&self) -> Option<u64> {
+        let st = rustix::fs::statvfs(&self.dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
     }
 
     fn r(&self) -> &SqlitePool {

@@ -69,7 +69,7 @@ pub(crate) fn read(p: &Path) -> String {
 }
 
 /// Waits for the child to exit, up to `limit`; `None` if it is still running.
-async fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+pub(crate) async fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {

@@ -7,6 +7,7 @@ mod auth;
 mod binary;
 mod browser;
 mod browser_support;
+mod crash;
 mod errors;
 mod faults;
 mod health;

@@ -68,7 +68,7 @@ impl FromRequestParts<AppState> for AgentHost {
         (status = 413, description = "Body larger than `ingest_max_body_bytes`", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid batch; nothing was stored", body = ErrorBody),
-        (status = 503, description = "Queue full or commit failed; nothing was stored, retry after `Retry-After` seconds", body = ErrorBody,
+        (status = 503, description = "Queue full, commit failed or the server's disk is full; nothing was stored, retry after `Retry-After` seconds", body = ErrorBody,
             headers(("retry-after" = String, description = "Seconds to wait"))),
     ))]
 pub async fn ingest(
@@ -125,5 +125,6 @@ pub async fn ingest(
             Err(resp)
         }
         Err(SubmitError::Failed) => Err(ApiError::Unavailable.into_response()),
+        Err(SubmitError::DiskFull) => Err(ApiError::StorageFull.into_response()),
     }
 }

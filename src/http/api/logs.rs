@@ -17,7 +17,7 @@ use crate::http::pages::render::PageError;
 use crate::http::pages::session::{self, CSRF_FIELD, CSRF_HEADER};
 use crate::http::state::AppState;
 use crate::logs::{AnalyzeError, AnalyzerConfig, Gate, ParallelAnalyzer, Report};
-use crate::store::{LogAnalysis, LogAnalysisMeta, NewLogAnalysis, User};
+use crate::store::{AnalysisInsert, LogAnalysis, LogAnalysisMeta, NewLogAnalysis, User};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, State};
 use axum::http::request::Parts;
@@ -25,6 +25,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::Json;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,7 +165,9 @@ impl FromRequestParts<AppState> for LogsCaller {
 /// `truncated_lines` and `elapsed_ms`. A multipart form may carry the log as a `file`
 /// (streamed) or as a `logs` text field. With the dashboard session instead of a token,
 /// the session's CSRF token is required (`x-csrf-token` header, or a `csrf_token` form
-/// field before the file) and cross-site requests are refused.
+/// field before the file) and cross-site requests are refused. An `Idempotency-Key`
+/// header makes a retry safe: the first analysis stored under the key is answered again
+/// instead of storing a second one.
 #[utoipa::path(post, path = "/logs/analyze", tag = "logs",
     request_body(content(
         (LogsBody = "application/json"),
@@ -172,25 +175,90 @@ impl FromRequestParts<AppState> for LogsCaller {
         (Vec<u8> = "application/octet-stream"),
         (Vec<u8> = "application/gzip"),
     )),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255,
+            description = "1–255 printable ASCII characters (bare, or in double quotes as a structured-field string) naming this upload. Sending the same key again (a retry after a timeout) stores nothing new and answers the analysis first stored under it, same `analysis_id` and report, with `idempotent-replayed: true`; the same key with a different log is a 422. Keys are per user and are freed when their analysis is deleted."),
+    ),
     security(("token" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The report, with the id it is stored under", body = Object),
+        (status = 200, description = "The report, with the id it is stored under", body = Object,
+            headers(("idempotent-replayed" = String, description = "`true` when an analysis stored earlier under the same Idempotency-Key is answered again (absent otherwise)"))),
+        (status = 400, description = "Malformed or repeated Idempotency-Key header", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 403, description = "Session without its CSRF token, or a cross-site request", body = ErrorBody),
         (status = 408, description = "The client stopped sending the body for longer than the upload idle timeout", body = ErrorBody),
         (status = 413, description = "Upload larger than the limit, or a gzip bomb", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
-        (status = 422, description = "Malformed JSON (or a field other than `logs`), missing file field or corrupt gzip", body = ErrorBody),
+        (status = 422, description = "Malformed JSON (or a field other than `logs`), missing file field or corrupt gzip; or an `Idempotency-Key` already used for a different log", body = ErrorBody),
+        (status = 503, description = "Database unavailable or its disk full; nothing was stored, retry after `Retry-After` seconds", body = ErrorBody,
+            headers(("retry-after" = String, description = "Seconds to wait"))),
     ))]
 pub async fn analyze(
     State(state): State<AppState>,
     caller: LogsCaller,
     req: Request,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
     let started = Instant::now();
+    // Checked before the body is read: a bad key is refused without analysing anything.
+    let key = idempotency_key(req.headers())?;
     let analysed = analyze_request(&state, req, caller.pending_csrf.as_deref()).await?;
-    let (_, doc) = store_analysis(&state, caller.user.id, &analysed, started.elapsed()).await?;
-    Ok(Json(doc))
+    let stored = store_analysis(
+        &state,
+        caller.user.id,
+        &analysed,
+        started.elapsed(),
+        key.as_deref(),
+    )
+    .await?;
+    let mut headers = HeaderMap::new();
+    if stored.replayed {
+        headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok((headers, Json(stored.doc)))
+}
+
+/// The request header naming an upload for retries (IETF draft
+/// `draft-ietf-httpapi-idempotency-key-header`).
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Set (`true`) on an answer that replays an analysis stored by an earlier request.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// Longest idempotency key, in characters.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// The request's `Idempotency-Key`: 1–255 printable ASCII characters, bare or as the
+/// draft's structured-field string (in double quotes, which are not part of the key).
+/// Absent: `None`; present but malformed, or sent twice: 400.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        ApiError::BadRequest(format!(
+            "Idempotency-Key {why}: send 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters, once"
+        ))
+    };
+    if values.next().is_some() {
+        return Err(bad("was sent more than once"));
+    }
+    let raw = value.as_bytes();
+    let inner = match raw {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => raw,
+    };
+    if inner.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if inner.len() > IDEMPOTENCY_KEY_MAX {
+        return Err(bad("is too long"));
+    }
+    if !inner.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(bad("has characters other than printable ASCII"));
+    }
+    // Printable ASCII is UTF-8.
+    String::from_utf8(inner.to_vec())
+        .map(Some)
+        .map_err(|_| bad("has characters other than printable ASCII"))
 }
 
 /// A finished analysis and where it came from.
@@ -200,16 +268,30 @@ pub struct Analysed {
     pub name: String,
     /// `json`, `raw`, `file` or `text`.
     pub source: &'static str,
+    /// SHA-256 (hex) of the log as it was fed to the analyzer (the bytes received, before
+    /// any gunzip): tells a retry of the same upload from another upload under its key.
+    pub body_sha256: String,
 }
 
-/// Stores an analysis for `user_id`; returns its id and the API document (the report
-/// JSON with `analysis_id`).
+/// A stored (or replayed) analysis.
+pub struct StoredAnalysis {
+    pub id: i64,
+    /// The API document: the report JSON with `analysis_id`.
+    pub doc: serde_json::Value,
+    /// An analysis stored earlier under the same idempotency key was returned.
+    pub replayed: bool,
+}
+
+/// Stores an analysis for `user_id`. With an idempotency key that the user already
+/// stored an analysis under, nothing new is stored and that analysis comes back
+/// (`replayed`), provided it was made from the same log (else 422).
 pub async fn store_analysis(
     state: &AppState,
     user_id: i64,
     a: &Analysed,
     elapsed: Duration,
-) -> Result<(i64, serde_json::Value), ApiError> {
+    idempotency_key: Option<&str>,
+) -> Result<StoredAnalysis, ApiError> {
     let mut doc = report_json(&a.report, elapsed);
     let levels: BTreeMap<&str, u64> = a
         .report
@@ -233,20 +315,35 @@ pub async fn store_analysis(
         errors: clamp(errors),
         levels: serde_json::to_string(&levels).map_err(|_| ApiError::Internal)?,
         report: serde_json::to_string(&doc).map_err(|_| ApiError::Internal)?,
+        idempotency_key: idempotency_key.map(str::to_owned),
+        body_sha256: idempotency_key.map(|_| a.body_sha256.clone()),
     };
-    let id = state.store.insert_log_analysis(&row).await?;
+    let (id, replayed) = match state.store.insert_log_analysis(&row).await? {
+        AnalysisInsert::Stored(id) => (id, false),
+        AnalysisInsert::Existing(existing) => {
+            if existing.body_sha256.as_deref() != Some(a.body_sha256.as_str()) {
+                return Err(ApiError::Validation(
+                    "this Idempotency-Key was already used for a different log; use a new key for a new upload".into(),
+                ));
+            }
+            // The first answer, not this run's: same report, same elapsed_ms.
+            doc = serde_json::from_str(&existing.report).map_err(|_| ApiError::Internal)?;
+            (existing.id, true)
+        }
+    };
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("analysis_id".into(), id.into());
     }
     tracing::info!(
         user_id,
         analysis_id = id,
+        replayed,
         lines = a.report.lines,
         bytes = a.report.bytes,
         ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "logs analysed and stored"
     );
-    Ok((id, doc))
+    Ok(StoredAnalysis { id, doc, replayed })
 }
 
 /// A stored analysis as lists show it.
@@ -430,10 +527,14 @@ pub async fn analyze_request(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
     let worker = tokio::task::spawn_blocking(move || {
         let mut analyzer = ParallelAnalyzer::new(cfg, threads, Some(gate));
+        let mut digest = Sha256::new();
         while let Some(chunk) = rx.blocking_recv() {
+            digest.update(&chunk);
             analyzer.feed(&chunk)?;
         }
-        analyzer.finish()
+        analyzer
+            .finish()
+            .map(|r| (r, hex::encode(digest.finalize())))
     });
     let fed = match kind {
         Kind::Json => feed_json(state, req, &tx)
@@ -454,10 +555,11 @@ pub async fn analyze_request(
         // The analyzer's own verdict (a zip bomb, corrupt gzip) explains a cut-off upload.
         (_, Err(e)) => Err(analyze_error(e)),
         (Err(e), Ok(_)) => Err(e),
-        (Ok((name, source)), Ok(report)) => Ok(Analysed {
+        (Ok((name, source)), Ok((report, body_sha256))) => Ok(Analysed {
             report,
             name,
             source,
+            body_sha256,
         }),
     }
 }
@@ -686,4 +788,46 @@ async fn feed_json(
     drop(bytes);
     send(tx, Bytes::from(logs)).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(values: &[&[u8]]) -> Result<Option<String>, ApiError> {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(IDEMPOTENCY_HEADER, HeaderValue::from_bytes(v).unwrap());
+        }
+        idempotency_key(&h)
+    }
+
+    #[test]
+    fn idempotency_keys_are_checked() {
+        assert_eq!(key(&[]).unwrap(), None);
+        assert_eq!(key(&[b"abc"]).unwrap().as_deref(), Some("abc"));
+        // The structured-field string form names the same key.
+        assert_eq!(key(&[b"\"abc\""]).unwrap().as_deref(), Some("abc"));
+        assert_eq!(key(&[b"a b ~"]).unwrap().as_deref(), Some("a b ~"));
+        let max = "k".repeat(IDEMPOTENCY_KEY_MAX);
+        assert_eq!(key(&[max.as_bytes()]).unwrap(), Some(max.clone()));
+        let over = format!("{max}k");
+        for bad in [
+            &b""[..],
+            b"\"\"",
+            over.as_bytes(),
+            "clé".as_bytes(),
+            b"tab\there",
+            b"\xff",
+        ] {
+            assert!(
+                matches!(key(&[bad]), Err(ApiError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            key(&[b"one", b"two"]),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
 }

@@ -165,7 +165,9 @@ pub async fn upload(
         Ok(a) => a,
         Err(e) => return Ok(upload_error(e, &ctx)),
     };
-    let (id, _) = store_analysis(&state, user.id, &analysed, started.elapsed()).await?;
+    let id = store_analysis(&state, user.id, &analysed, started.elapsed(), None)
+        .await?
+        .id;
     let r = &analysed.report;
     let errors = ["ERROR", "CRITICAL"]
         .iter()

@@ -130,7 +130,7 @@ pub enum PageError {
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         match ApiError::from(e) {
-            ApiError::Unavailable => PageError::Unavailable,
+            ApiError::Unavailable | ApiError::StorageFull => PageError::Unavailable,
             _ => PageError::Internal,
         }
     }
@@ -139,7 +139,7 @@ impl From<StoreError> for PageError {
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::Unavailable => PageError::Unavailable,
+            ApiError::Unavailable | ApiError::StorageFull => PageError::Unavailable,
             ApiError::Unauthorized(_) => PageError::LoginRequired { htmx: false },
             ApiError::NotFound(_) => PageError::NotFound,
             _ => PageError::Internal,
