@@ -543,7 +543,10 @@ pub async fn analyze_request(
         Kind::Raw => feed_stream(req.into_body(), limit, &tx)
             .await
             .map(|()| ("upload".to_owned(), "raw")),
-        Kind::Multipart => feed_multipart(state, req, limit, csrf, &tx).await,
+        Kind::Multipart => {
+            let paste_max = state.settings.log_json_max_bytes;
+            feed_multipart(req, limit, paste_max, csrf, &tx).await
+        }
     };
     drop(tx);
     let outcome = worker.await.map_err(|_| ApiError::Internal)?;
@@ -616,21 +619,23 @@ async fn feed_stream(
 
 /// The first non-empty `file` field is streamed; a `logs` text field (the dashboard's
 /// "paste" box) is used when no file has content. Returns the name and source kind.
+/// `paste_max` bounds a pasted `logs` field (it is held in memory).
 async fn feed_multipart(
-    state: &AppState,
     req: Request,
     limit: u64,
+    paste_max: usize,
     csrf: Option<&str>,
     tx: &tokio::sync::mpsc::Sender<Bytes>,
 ) -> Result<(String, &'static str), ApiError> {
-    let mut form = Multipart::from_request(req, state).await.map_err(|e| {
+    // The extractor needs no state; `()` keeps this function free of the app's, so the
+    // fuzz target and property tests run exactly this code.
+    let mut form = Multipart::from_request(req, &()).await.map_err(|e| {
         ApiError::Validation(format!("malformed multipart body: {}", e.body_text()))
     })?;
     let mut received: u64 = 0;
     let mut csrf_ok = csrf.is_none();
     let mut empty_file: Option<String> = None;
     let mut pasted: Option<Vec<u8>> = None;
-    let paste_max = state.settings.log_json_max_bytes;
     while let Some(mut field) = form
         .next_field()
         .await
@@ -705,6 +710,49 @@ async fn feed_multipart(
         None if !csrf_ok => Err(csrf_refused()),
         None => Err(ApiError::Validation("the form has no file field".into())),
     }
+}
+
+/// What an upload body of `content_type` would feed the analyzer, through the very code
+/// `POST /logs/analyze` runs for raw and multipart bodies, without a server: the bytes
+/// passed on, and the name and source kind or the refusal. For the `multipart` fuzz
+/// target and the property tests; JSON bodies go through `serde_json` instead.
+pub async fn parse_upload(
+    content_type: &str,
+    body: Bytes,
+    limit: u64,
+    paste_max: usize,
+    csrf: Option<&str>,
+) -> (Result<(String, &'static str), ApiError>, Vec<u8>) {
+    let mut req = Request::new(Body::from(body));
+    match HeaderValue::from_str(content_type) {
+        Ok(v) => {
+            req.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        Err(_) => return (Err(ApiError::BadRequest("content type".into())), Vec::new()),
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
+    let collect = async move {
+        let mut out = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            out.extend_from_slice(&chunk);
+        }
+        out
+    };
+    let feed = async move {
+        let fed = match kind(&req) {
+            // As in `analyze_request`: a session's upload must be a form with the token.
+            Ok(Kind::Raw | Kind::Json) if csrf.is_some() => Err(csrf_refused()),
+            Ok(Kind::Multipart) => feed_multipart(req, limit, paste_max, csrf, &tx).await,
+            Ok(Kind::Raw) => feed_stream(req.into_body(), limit, &tx)
+                .await
+                .map(|()| ("upload".to_owned(), "raw")),
+            Ok(Kind::Json) => Err(ApiError::UnsupportedMediaType("JSON".into())),
+            Err(e) => Err(e),
+        };
+        drop(tx);
+        fed
+    };
+    tokio::join!(feed, collect)
 }
 
 /// A short text field (the CSRF token); `None` when it is longer than a token can be.
@@ -829,5 +877,161 @@ mod tests {
             key(&[b"one", b"two"]),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// A multipart body: (field name, file name, content) per part.
+    fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (name, file, content) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let disposition = match file {
+                Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
+                None => format!("form-data; name=\"{name}\""),
+            };
+            body.extend_from_slice(
+                format!("Content-Disposition: {disposition}\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        body
+    }
+
+    const TOKEN: &str = "csrf-token-of-the-session";
+
+    #[test]
+    fn uploads_pass_on_the_file_after_the_token_and_nothing_before_it() {
+        let b = "b0undaryXyZ";
+        let ct = format!("multipart/form-data; boundary={b}");
+        let run = |parts: &[(&str, Option<&str>, &[u8])], csrf: Option<&'static str>| {
+            block_on(parse_upload(
+                &ct,
+                multipart(b, parts).into(),
+                1 << 20,
+                1024,
+                csrf,
+            ))
+        };
+        let file: (&str, Option<&str>, &[u8]) = ("file", Some("C:\\logs\\app.log"), b"ERROR x\n");
+        let token: (&str, Option<&str>, &[u8]) = (CSRF_FIELD, None, TOKEN.as_bytes());
+        let (r, out) = run(&[token, file], Some(TOKEN));
+        assert_eq!(r.unwrap(), ("app.log".to_owned(), "file"));
+        assert_eq!(out, b"ERROR x\n");
+        // The token after the file, a wrong one, or none: refused with nothing read.
+        for parts in [
+            vec![file, token],
+            vec![(CSRF_FIELD, None, b"nope".as_slice()), file],
+            vec![file],
+        ] {
+            let (r, out) = run(&parts, Some(TOKEN));
+            assert!(matches!(r, Err(ApiError::Forbidden(_))), "{r:?}");
+            assert!(out.is_empty());
+        }
+        // A pasted `logs` field counts when the file is empty; a file with content wins.
+        let paste: (&str, Option<&str>, &[u8]) = ("logs", None, b"WARN pasted\n");
+        let (r, out) = run(&[paste, ("file", Some("e.log"), b"")], None);
+        assert_eq!(r.unwrap(), ("pasted text".to_owned(), "text"));
+        assert_eq!(out, b"WARN pasted\n");
+        let (r, out) = run(&[paste, file], None);
+        assert_eq!(r.unwrap().1, "file");
+        assert_eq!(out, b"ERROR x\n");
+        // Over the upload limit, and a paste over its own.
+        let big = vec![b'a'; 4096];
+        let (r, _) = block_on(parse_upload(
+            &ct,
+            multipart(b, &[("file", Some("f"), &big)]).into(),
+            1000,
+            1024,
+            None,
+        ));
+        assert!(matches!(r, Err(ApiError::PayloadTooLarge(_))), "{r:?}");
+        let (r, _) = block_on(parse_upload(
+            &ct,
+            multipart(b, &[("logs", None, &big)]).into(),
+            1 << 20,
+            1024,
+            None,
+        ));
+        assert!(matches!(r, Err(ApiError::PayloadTooLarge(_))), "{r:?}");
+        // No file field at all, and no boundary.
+        let (r, _) = run(&[("note", None, b"hi")], None);
+        assert!(matches!(r, Err(ApiError::Validation(_))), "{r:?}");
+        let (r, _) = block_on(parse_upload(
+            "multipart/form-data",
+            Bytes::from_static(b"x"),
+            10,
+            10,
+            None,
+        ));
+        assert!(matches!(r, Err(ApiError::Validation(_))), "{r:?}");
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any body under any content type is refused or passed on, never a panic, and
+        /// never more than the limits allow reaches the analyzer.
+        #[test]
+        fn any_upload_body_is_bounded_and_never_panics(
+            ct in prop_oneof![
+                Just("multipart/form-data; boundary=b0undary".to_owned()),
+                Just("multipart/form-data; boundary=\"b0undary\"".to_owned()),
+                Just("multipart/form-data".to_owned()),
+                Just("text/plain".to_owned()),
+                "[ -~]{0,60}",
+            ],
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+            mut framed in any::<bool>(),
+            limit in 0u64..3000,
+            paste_max in 0usize..3000,
+            csrf in proptest::option::of(Just(TOKEN)),
+        ) {
+            // Half the cases wrap the bytes in a valid frame, so parts get parsed.
+            framed &= ct.contains("b0undary");
+            let body = if framed {
+                multipart("b0undary", &[("logs", None, &body), ("file", Some("a.log"), &body)])
+            } else {
+                body
+            };
+            let (r, out) = block_on(parse_upload(&ct, body.into(), limit, paste_max, csrf));
+            prop_assert!(out.len() as u64 <= limit.max(paste_max as u64), "{} bytes", out.len());
+            if csrf.is_some() {
+                // Without the token in the form, nothing of the log is passed on.
+                prop_assert!(r.is_err());
+            }
+        }
+
+        /// A well-formed form passes on exactly the file's bytes, whatever they are and
+        /// whatever fields come before it.
+        #[test]
+        fn the_file_field_arrives_byte_for_byte(
+            content in proptest::collection::vec(any::<u8>(), 1..4096),
+            name in "[A-Za-z0-9 ._/-]{0,40}",
+            before in proptest::collection::vec(("[a-z_]{1,10}", proptest::collection::vec(any::<u8>(), 0..64)), 0..4),
+        ) {
+            let b = "pr0ptestB0undary7f3a";
+            let mut parts: Vec<(&str, Option<&str>, &[u8])> = before
+                .iter()
+                .filter(|(n, _)| n != "file" && n != "logs" && n != CSRF_FIELD)
+                .map(|(n, v)| (n.as_str(), None, v.as_slice()))
+                .collect();
+            parts.insert(0, (CSRF_FIELD, None, TOKEN.as_bytes()));
+            parts.push(("file", Some(name.as_str()), content.as_slice()));
+            let ct = format!("multipart/form-data; boundary={b}");
+            let (r, out) = block_on(parse_upload(&ct, multipart(b, &parts).into(), 1 << 20, 1024, Some(TOKEN)));
+            prop_assert_eq!(r.ok(), Some((clean_name(&name, "upload"), "file")));
+            prop_assert_eq!(out, content);
+        }
     }
 }
