@@ -357,6 +357,9 @@ pub struct Overrides {
     /// Largest `{"logs": "..."}` JSON body in bytes (default 32 MiB).
     #[arg(long, env = "WATCHPOST_LOG_JSON_MAX_BYTES", global = true)]
     pub log_json_max_bytes: Option<usize>,
+    /// Stored log analyses kept per user; the oldest go first (default 500).
+    #[arg(long, env = "WATCHPOST_LOG_ANALYSES_PER_USER", global = true)]
+    pub log_analyses_per_user: Option<u64>,
     /// Log analyses running at once (default: CPU count).
     #[arg(long, env = "WATCHPOST_ANALYSIS_CONCURRENCY", global = true)]
     pub analysis_concurrency: Option<usize>,

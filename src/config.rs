@@ -139,6 +139,9 @@ pub struct Settings {
     pub log_upload_max_bytes: u64,
     /// Largest `{"logs": "..."}` JSON body (it is held in memory, unlike raw uploads).
     pub log_json_max_bytes: usize,
+    /// Stored analyses kept per user: storing one more deletes that user's oldest, so
+    /// repeated uploads cannot fill the database.
+    pub log_analyses_per_user: u64,
     /// Analyses running at once; more uploads wait their turn.
     pub analysis_concurrency: usize,
     /// Time limit for one upload and its analysis.
@@ -227,6 +230,7 @@ impl Default for Settings {
             notify_lease_secs: 0,
             log_upload_max_bytes: 256 << 20,
             log_json_max_bytes: 32 << 20,
+            log_analyses_per_user: 500,
             analysis_concurrency: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
@@ -410,6 +414,7 @@ impl Settings {
             notify_lease_secs,
             log_upload_max_bytes,
             log_json_max_bytes,
+            log_analyses_per_user,
             analysis_concurrency,
             analysis_timeout_secs,
             ingest_max_body_bytes,
@@ -485,8 +490,9 @@ impl Settings {
         if self.analysis_concurrency == 0
             || self.analysis_timeout_secs == 0
             || self.log_json_max_bytes == 0
+            || self.log_analyses_per_user == 0
         {
-            bail!("analysis_concurrency, analysis_timeout_secs and log_json_max_bytes must be at least 1");
+            bail!("analysis_concurrency, analysis_timeout_secs, log_json_max_bytes and log_analyses_per_user must be at least 1");
         }
         if self.ingest_max_samples == 0
             || self.ingest_commit_max_rows == 0

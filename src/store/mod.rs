@@ -484,6 +484,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(Vec<LogAnalysisMeta>, i64)>;
     async fn log_analysis(&self, id: i64, user_id: i64) -> StoreResult<Option<LogAnalysis>>;
     async fn delete_log_analysis(&self, id: i64, user_id: i64) -> StoreResult<bool>;
+    /// Deletes the user's analyses beyond the newest `keep`; returns how many went.
+    async fn prune_log_analyses(&self, user_id: i64, keep: i64) -> StoreResult<u64>;
 }
 
 /// `tier`, or a coarser one where retention has already deleted the `tier` rows of the

@@ -870,6 +870,20 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
+
+            async fn prune_log_analyses(&self, user_id: i64, keep: i64) -> StoreResult<u64> {
+                // Ids grow with time, so "beyond the newest `keep`" is below the id at that
+                // rank; nothing to do while the user has no more than `keep`.
+                let done = sqlx::query(
+                    "DELETE FROM log_analyses WHERE user_id = $1 AND id < \
+                     (SELECT id FROM log_analyses WHERE user_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                )
+                .bind(user_id)
+                .bind(keep - 1)
+                .execute(self.w())
+                .await?;
+                Ok(done.rows_affected())
+            }
         }
     };
 }

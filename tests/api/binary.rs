@@ -12,6 +12,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_watchpost");
 /// Variables the binary reads; cleared so the caller's environment cannot leak in.
 const ENV_VARS: &[&str] = &[
     "WATCHPOST_CONFIG",
+    "WATCHPOST_HSTS_MAX_AGE_SECS",
+    "WATCHPOST_LOG_ANALYSES_PER_USER",
     "WATCHPOST_BIND",
     "DATABASE_URL",
     "WATCHPOST_INTERVAL",

@@ -731,3 +731,39 @@ async fn logs_page_uploads_without_javascript_and_escapes_log_text() {
     let (_, after) = app.store.list_log_analyses(uid, 50, 0).await.unwrap();
     assert_eq!(after, before - 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_analyses_are_capped_per_user_oldest_first() {
+    let app = spawn_app_with(|s| s.log_analyses_per_user = 3).await;
+    let a = app.register_and_login().await;
+    let b = app.register_and_login().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let doc = analyze_json(&app, &a, &format!("ERROR failure number {i}\n")).await;
+        ids.push(doc["analysis_id"].as_i64().expect("analysis id"));
+    }
+    let b_doc = analyze_json(&app, &b, "WARN only one\n").await;
+    let resp = app.get("/logs/analyses", &a).await;
+    assert_eq!(total(&resp), 3);
+    let listed: Vec<i64> = json_with_status(resp, StatusCode::OK)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        [ids[4], ids[3], ids[2]],
+        "the newest three, newest first"
+    );
+    for old in &ids[..2] {
+        let path = format!("/logs/analyses/{old}");
+        assert_error(app.get(&path, &a).await, StatusCode::NOT_FOUND).await;
+    }
+    // Another user's analyses are not touched by this user's limit.
+    let resp = app.get("/logs/analyses", &b).await;
+    assert_eq!(total(&resp), 1);
+    let path = format!("/logs/analyses/{}", b_doc["analysis_id"]);
+    assert_eq!(app.get(&path, &b).await.status(), StatusCode::OK);
+}

@@ -319,7 +319,18 @@ pub async fn store_analysis(
         body_sha256: idempotency_key.map(|_| a.body_sha256.clone()),
     };
     let (id, replayed) = match state.store.insert_log_analysis(&row).await? {
-        AnalysisInsert::Stored(id) => (id, false),
+        AnalysisInsert::Stored(id) => {
+            let keep = i64::try_from(state.settings.log_analyses_per_user).unwrap_or(i64::MAX);
+            let pruned = state.store.prune_log_analyses(user_id, keep.max(1)).await?;
+            if pruned > 0 {
+                tracing::info!(
+                    user_id,
+                    pruned,
+                    "oldest stored analyses deleted (per-user limit)"
+                );
+            }
+            (id, false)
+        }
         AnalysisInsert::Existing(existing) => {
             if existing.body_sha256.as_deref() != Some(a.body_sha256.as_str()) {
                 return Err(ApiError::Validation(
