@@ -82,15 +82,14 @@ async fn a_retried_upload_with_the_same_key_returns_the_stored_analysis() {
     assert_eq!(again, first, "same id, same report (elapsed_ms included)");
     // The draft's structured-field form ("...") names the same key; the log sent as
     // JSON instead of a raw body is the same log.
-    let resp = app
-        .client
-        .post(app.url("/logs/analyze"))
-        .header("token", &a)
-        .header("idempotency-key", "\"retry-1\"")
-        .json(&json!({ "logs": LOG }))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(
+        app.client
+            .post(app.url("/logs/analyze"))
+            .header("idempotency-key", "\"retry-1\"")
+            .json(&json!({ "logs": LOG })),
+        &a,
+    )
+    .await;
     assert!(replayed(&resp));
     assert_eq!(json_with_status(resp, StatusCode::OK).await, first);
     assert_eq!(analyses_total(&app, &a).await, 1);
@@ -119,13 +118,11 @@ async fn a_retried_upload_with_the_same_key_returns_the_stored_analysis() {
     assert_eq!(stored["report"]["elapsed_ms"], first["elapsed_ms"]);
 
     // Deleting the analysis frees its key: the next upload under it is stored anew.
-    let resp = app
-        .client
-        .delete(app.url(&format!("/logs/analyses/{id}")))
-        .header("token", &a)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(
+        app.client.delete(app.url(&format!("/logs/analyses/{id}"))),
+        &a,
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let resp = upload(&app.client, base, &a, Some("retry-1"), OTHER_LOG).await;
     assert!(!replayed(&resp));
@@ -168,32 +165,30 @@ async fn malformed_idempotency_keys_are_refused_before_anything_is_stored() {
         HeaderValue::from_bytes(b"tab\there").unwrap(),
     ];
     for key in bad {
-        let resp = app
-            .client
-            .post(app.url("/logs/analyze"))
-            .header("token", &a)
-            .header("content-type", "text/plain")
-            .header("idempotency-key", key.clone())
-            .body(LOG)
-            .send()
-            .await
-            .unwrap();
+        let resp = send_as(
+            app.client
+                .post(app.url("/logs/analyze"))
+                .header("content-type", "text/plain")
+                .header("idempotency-key", key.clone())
+                .body(LOG),
+            &a,
+        )
+        .await;
         assert_security_headers(resp.headers());
         let detail = assert_error(resp, StatusCode::BAD_REQUEST).await;
         assert!(detail.contains("Idempotency-Key"), "{key:?}: {detail}");
     }
     // Sent twice: which one would count?
-    let resp = app
-        .client
-        .post(app.url("/logs/analyze"))
-        .header("token", &a)
-        .header("content-type", "text/plain")
-        .header("idempotency-key", "one")
-        .header("idempotency-key", "two")
-        .body(LOG)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(
+        app.client
+            .post(app.url("/logs/analyze"))
+            .header("content-type", "text/plain")
+            .header("idempotency-key", "one")
+            .header("idempotency-key", "two")
+            .body(LOG),
+        &a,
+    )
+    .await;
     let detail = assert_error(resp, StatusCode::BAD_REQUEST).await;
     assert!(detail.contains("more than once"), "{detail}");
     assert_eq!(analyses_total(&app, &a).await, 0);
@@ -498,7 +493,9 @@ async fn sigkill_during_ingest_and_uploads_loses_nothing_and_duplicates_nothing(
     let configure = |c: &mut Command| {
         c.env("DATABASE_URL", &url)
             .env("ADMIN_TOKEN", ADMIN)
-            .env("WATCHPOST_COLLECTOR", "false");
+            .env("WATCHPOST_COLLECTOR", "false")
+            // Every acknowledged upload is checked at the end: none may age out.
+            .env("WATCHPOST_LOG_ANALYSES_PER_USER", "100000");
     };
     let started = Instant::now();
     let mut server = Server::start(dir.path(), "start", configure).await;
@@ -858,31 +855,19 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
         let doc = json_of(resp, StatusCode::OK, "upload before").await;
         acked_analyses.push(doc["analysis_id"].as_i64().unwrap());
     }
-    let resp = c
-        .post(format!("{base}/channels"))
-        .header("token", &token)
-        .json(&json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(
+        c.post(format!("{base}/channels"))
+            .json(&json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"})),
+        &token,
+    )
+    .await;
     let channel = json_of(resp, StatusCode::CREATED, "channel").await["id"]
         .as_i64()
         .unwrap();
-    let resp = c
-        .post(format!("{base}/channels/{channel}/test"))
-        .header("token", &token)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(c.post(format!("{base}/channels/{channel}/test")), &token).await;
     json_of(resp, StatusCode::ACCEPTED, "test notification before").await;
     let rule = json!({"name": "full rule", "metric": "cpu", "comparison": ">", "threshold": 99.5});
-    let resp = c
-        .post(format!("{base}/rules"))
-        .header("token", &token)
-        .json(&rule)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(c.post(format!("{base}/rules")).json(&rule), &token).await;
     json_of(resp, StatusCode::CREATED, "rule before").await;
     let ready = c.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK, "ready before the fill");
@@ -969,27 +954,16 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     assert_disk_full("outbox (test notification)", took, resp).await;
 
     // Reads work; readiness says what is wrong; liveness is fine.
-    let resp = c
-        .get(format!("{base}/logs/analyses"))
-        .header("token", &token)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(c.get(format!("{base}/logs/analyses")), &token).await;
     let list = json_of(resp, StatusCode::OK, "list analyses while full").await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let resp = c
-        .get(format!("{base}/logs/analyses/{}", acked_analyses[0]))
-        .header("token", &token)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(
+        c.get(format!("{base}/logs/analyses/{}", acked_analyses[0])),
+        &token,
+    )
+    .await;
     json_of(resp, StatusCode::OK, "one analysis while full").await;
-    let resp = c
-        .get(format!("{base}/hosts"))
-        .header("token", &token)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(c.get(format!("{base}/hosts")), &token).await;
     json_of(resp, StatusCode::OK, "hosts while full").await;
     let resp = c.get(format!("{base}/readyz")).send().await.unwrap();
     let ready = json_of(resp, StatusCode::SERVICE_UNAVAILABLE, "readyz while full").await;
@@ -1032,20 +1006,9 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     assert!(!replayed(&resp), "the refused upload was not stored");
     let doc = json_of(resp, StatusCode::OK, "upload after").await;
     acked_analyses.push(doc["analysis_id"].as_i64().unwrap());
-    let resp = c
-        .post(format!("{base}/rules"))
-        .header("token", &token)
-        .json(&rule)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(c.post(format!("{base}/rules")).json(&rule), &token).await;
     json_of(resp, StatusCode::CREATED, "rule after").await;
-    let resp = c
-        .post(format!("{base}/channels/{channel}/test"))
-        .header("token", &token)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_as(c.post(format!("{base}/channels/{channel}/test")), &token).await;
     json_of(resp, StatusCode::ACCEPTED, "test notification after").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -1063,12 +1026,7 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     // The collector (a background writer) survived the full disk: it stores again.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let resp = c
-            .get(format!("{base}/metrics?limit=1"))
-            .header("token", &token)
-            .send()
-            .await
-            .unwrap();
+        let resp = send_as(c.get(format!("{base}/metrics?limit=1")), &token).await;
         let list = json_of(resp, StatusCode::OK, "metrics").await;
         let newest = list
             .as_array()
@@ -1151,4 +1109,12 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     // The server (declared after the mount) is dropped first, then the mount's guard
     // unmounts.
     drop(server);
+}
+
+/// Sends `req` with a user's API token; a transport error fails the test.
+async fn send_as(req: reqwest::RequestBuilder, token: &str) -> reqwest::Response {
+    req.header("token", token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"))
 }

@@ -329,6 +329,52 @@ fn changes(
     msg
 }
 
+/// Fails with the differences when the database is not as `before`.
+async fn assert_wrote_nothing(
+    db: &RawDb,
+    before: &BTreeMap<String, Vec<String>>,
+    skip: &[&str],
+    what: &str,
+) {
+    let after = dump(db, skip).await;
+    assert!(*before == after, "{what}:{}", changes(before, &after));
+}
+
+/// `r` as a signed-in user: a form with the session's CSRF token on the pages, the
+/// user's token on the API.
+async fn as_user(b: &Browser<'_>, token: &str, r: &Route, path: &str) -> reqwest::Response {
+    if is_page(&r.path) {
+        let csrf = csrf_of(&b.page("/dashboard/rules", StatusCode::OK).await);
+        let method = Method::from_bytes(r.method.as_bytes()).unwrap();
+        b.client
+            .request(method, b.app.url(path))
+            .form(&[("csrf_token", csrf.as_str()), ("name", "x")])
+            .send()
+            .await
+            .unwrap()
+    } else {
+        send(&b.app.client, b.app, r, path, |req| {
+            req.header("token", token)
+        })
+        .await
+    }
+}
+
+/// A new user's dashboard session, elevated to admin.
+async fn elevated(app: &TestApp) -> Browser<'_> {
+    let b = Browser::new(app);
+    b.register_new().await;
+    let csrf = b.csrf("/dashboard/admin").await;
+    let resp = b
+        .post_form(
+            "/dashboard/admin",
+            &[("csrf_token", &csrf), ("admin_token", ADMIN_TOKEN)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "elevation");
+    b
+}
+
 /// What authenticated requests may change: tower-sessions rewrites a session's expiry on
 /// activity (the idle timeout working), and a token's last use is kept for the tokens page.
 const SESSION_TABLES: &[&str] = &["tower_sessions", "api_tokens.last_used_at"];
@@ -424,12 +470,7 @@ async fn every_route_but_the_public_ones_refuses_anonymous_requests() {
     }
     assert!(checked >= 55, "only {checked} protected routes");
     // Not one of those requests wrote anything, sessions included.
-    let after = dump(&db, &[]).await;
-    assert!(
-        before == after,
-        "anonymous requests wrote:{}",
-        changes(&before, &after)
-    );
+    assert_wrote_nothing(&db, &before, &[], "anonymous requests wrote").await;
     db.close().await;
 }
 
@@ -452,31 +493,18 @@ async fn other_users_ids_are_not_found_on_any_route() {
     };
     for r in registered_routes().iter().filter(|r| owned(&r.path)) {
         let path = fx.fill(&r.path);
-        let resp = if is_page(&r.path) {
-            let csrf = csrf_of(&b.page("/dashboard/rules", StatusCode::OK).await);
-            let method = Method::from_bytes(r.method.as_bytes()).unwrap();
-            b.client
-                .request(method, app.url(&path))
-                .form(&[("csrf_token", csrf.as_str()), ("name", "x")])
-                .send()
-                .await
-                .unwrap()
-        } else {
-            send(&app.client, &app, r, &path, |req| {
-                req.header("token", &token)
-            })
-            .await
-        };
+        let resp = as_user(&b, &token, r, &path).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{r} as another user");
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} id routes");
-    let after = dump(&db, SESSION_TABLES).await;
-    assert!(
-        before == after,
-        "another user's requests wrote:{}",
-        changes(&before, &after)
-    );
+    assert_wrote_nothing(
+        &db,
+        &before,
+        SESSION_TABLES,
+        "another user's requests wrote",
+    )
+    .await;
 
     // Admin routes need the admin token (API) or an elevated session (pages), whatever
     // the user's own credentials.
@@ -488,31 +516,12 @@ async fn other_users_ids_are_not_found_on_any_route() {
         if r.path == "/dashboard/admin" {
             continue; // the elevation form itself
         }
-        let resp = if is_page(&r.path) {
-            let csrf = csrf_of(&b.page("/dashboard/rules", StatusCode::OK).await);
-            let method = Method::from_bytes(r.method.as_bytes()).unwrap();
-            b.client
-                .request(method, app.url(&path))
-                .form(&[("csrf_token", csrf.as_str()), ("name", "x")])
-                .send()
-                .await
-                .unwrap()
-        } else {
-            send(&app.client, &app, r, &path, |req| {
-                req.header("token", &token)
-            })
-            .await
-        };
+        let resp = as_user(&b, &token, r, &path).await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{r} without admin");
         checked += 1;
     }
     assert!(checked >= 30, "only {checked} id and admin routes");
-    let after = dump(&db, SESSION_TABLES).await;
-    assert!(
-        before == after,
-        "non-admin requests wrote:{}",
-        changes(&before, &after)
-    );
+    assert_wrote_nothing(&db, &before, SESSION_TABLES, "non-admin requests wrote").await;
     db.close().await;
 }
 
@@ -523,16 +532,7 @@ async fn no_get_route_writes_anything() {
     let fx = Fixture::build(&app, &owner, owner_id).await;
     // An elevated dashboard session, so admin pages render too (the owner's page ids are
     // not this session's and answer 404, after the same lookups).
-    let b = Browser::new(&app);
-    b.register_new().await;
-    let csrf = b.csrf("/dashboard/admin").await;
-    let resp = b
-        .post_form(
-            "/dashboard/admin",
-            &[("csrf_token", &csrf), ("admin_token", ADMIN_TOKEN)],
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "elevation");
+    let b = elevated(&app).await;
     let db = RawDb::connect(&app.database_url).await;
     let before = dump(&db, SESSION_TABLES).await;
     let mut checked = 0;
@@ -568,12 +568,7 @@ async fn no_get_route_writes_anything() {
         }
     }
     assert!(checked >= 60, "only {checked} GETs");
-    let after = dump(&db, SESSION_TABLES).await;
-    assert!(
-        before == after,
-        "GET requests wrote:{}",
-        changes(&before, &after)
-    );
+    assert_wrote_nothing(&db, &before, SESSION_TABLES, "GET requests wrote").await;
     db.close().await;
 }
 
@@ -582,16 +577,7 @@ async fn every_dashboard_form_needs_the_csrf_token_and_a_same_origin_request() {
     let app = sweep_app().await;
     let (owner_id, owner) = app.register_and_login_user().await;
     let fx = Fixture::build(&app, &owner, owner_id).await;
-    let b = Browser::new(&app);
-    b.register_new().await;
-    let csrf = b.csrf("/dashboard/admin").await;
-    let resp = b
-        .post_form(
-            "/dashboard/admin",
-            &[("csrf_token", &csrf), ("admin_token", ADMIN_TOKEN)],
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "elevation");
+    let b = elevated(&app).await;
     let csrf = b.csrf("/dashboard/rules").await;
     let cookie = b.cookie().expect("session cookie");
     let db = RawDb::connect(&app.database_url).await;
@@ -658,12 +644,7 @@ async fn every_dashboard_form_needs_the_csrf_token_and_a_same_origin_request() {
     assert!(checked >= 15, "only {checked} forms");
     // The session was there all along; only the checks stopped the requests.
     assert_eq!(b.cookie().as_deref(), Some(cookie.as_str()));
-    let after = dump(&db, SESSION_TABLES).await;
-    assert!(
-        before == after,
-        "refused forms wrote:{}",
-        changes(&before, &after)
-    );
+    assert_wrote_nothing(&db, &before, SESSION_TABLES, "refused forms wrote").await;
     db.close().await;
 }
 
