@@ -4,6 +4,7 @@
 //! generic level search over its first tokens.
 
 use super::model::{Format, Level};
+use std::cell::Cell;
 
 /// What one line says.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,37 +217,33 @@ struct Clock {
     ms: u32,
     /// Bytes consumed.
     len: usize,
-    /// The fraction was introduced by `,` (Python, log4j ISO8601).
-    comma: bool,
 }
 
-/// `HH:MM:SS[.frac|,frac]` at `at`.
+/// Two ASCII digits as a number.
+#[inline]
+fn two_digits(a: u8, b: u8) -> Option<u32> {
+    let (x, y) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    (x < 10 && y < 10).then_some(u32::from(x) * 10 + u32::from(y))
+}
+
+/// `HH:MM:SS[.frac|,frac]` at `at`. The fixed part is read as one 8-byte array (one bounds
+/// check instead of one per digit).
+#[inline]
 fn parse_clock(s: &[u8], at: usize) -> Option<Clock> {
-    let h = digits_n(s, at, 2)?;
-    if !byte_is(s, at + 2, b':') {
+    let c: &[u8; 8] = s.get(at..)?.get(..8)?.try_into().ok()?;
+    if c[2] != b':' || c[5] != b':' {
         return None;
     }
-    let mi = digits_n(s, at + 3, 2)?;
-    if !byte_is(s, at + 5, b':') {
-        return None;
-    }
-    let sec = digits_n(s, at + 6, 2)?;
-    let mut i = at + 8;
-    let mut ms = 0;
-    let mut comma = false;
-    if let Some(&c @ (b'.' | b',')) = s.get(i) {
-        if s.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            comma = c == b',';
-            (ms, i) = frac_ms(s, i + 1);
-        }
-    }
+    let h = two_digits(c[0], c[1])?;
+    let mi = two_digits(c[3], c[4])?;
+    let sec = two_digits(c[6], c[7])?;
+    let (ms, i, _) = fraction(s, at + 8);
     Some(Clock {
         h,
         mi,
         s: sec,
         ms,
         len: i - at,
-        comma,
     })
 }
 
@@ -266,6 +263,46 @@ fn civil_ms(y: i64, mo: u32, d: u32, c: &Clock, off_min: i32) -> Option<i64> {
     days_from_civil(y, mo, d)
         .checked_mul(86_400_000)?
         .checked_add(secs * 1000 + i64::from(c.ms))
+}
+
+/// [`civil_ms`] up to the whole second and at UTC: what a timestamp memo keeps. Adding
+/// `ms - offset × 60 000` with `checked_add` gives what `civil_ms` gives: with a four-digit
+/// year nothing comes near overflowing, and the shapes that take the configured year (any
+/// `i32`) have no offset, so the part added is ≥ 0 and both overflow alike.
+fn civil_base(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+    {
+        return None;
+    }
+    days_from_civil(y, mo, d)
+        .checked_mul(86_400_000)?
+        .checked_add(i64::from(h * 3600 + mi * 60 + s) * 1000)
+}
+
+/// `[.frac|,frac]` at `at`: (milliseconds, index after it, whether the separator was `,`, as
+/// Python and log4j's ISO8601 write it).
+#[inline]
+fn fraction(s: &[u8], at: usize) -> (u32, usize, bool) {
+    if let Some(&c @ (b'.' | b',')) = s.get(at) {
+        if s.get(at + 1).is_some_and(u8::is_ascii_digit) {
+            let (ms, i) = frac_ms(s, at + 1);
+            return (ms, i, c == b',');
+        }
+    }
+    (0, at, false)
+}
+
+// Timestamps of neighbouring lines nearly always fall in the same second: each shape keeps the
+// bytes up to the whole second of the last one it read, with the value they gave, so a line
+// in the same second costs a byte comparison instead of reading and checking the fields and
+// the calendar arithmetic. Per thread (worker threads analyse separate blocks) and exact: the
+// memo is consulted only after the fixed separators matched, and it is keyed by all bytes the
+// value depends on (and the configured year for shapes without one).
+thread_local! {
+    static ISO_SECOND: Cell<([u8; 19], Option<i64>)> = const { Cell::new(([0; 19], None)) };
+    static ACCESS_SECOND: Cell<([u8; 20], Option<i64>)> = const { Cell::new(([0; 20], None)) };
+    static BSD_SECOND: Cell<([u8; 15], i32, Option<i64>)> =
+        const { Cell::new(([0; 15], 0, None)) };
 }
 
 /// `Z`, `±HH:MM`, `±HHMM`, `±HH` at `at`: (offset in minutes, or `None` when out of range;
@@ -306,52 +343,69 @@ struct Dt {
 }
 
 /// `YYYY<sep>MM<sep>DD[T ]HH:MM:SS[.frac|,frac][Z|±HH:MM|±HHMM]` (no zone = UTC).
+#[inline]
 fn parse_datetime(s: &[u8], sep: u8) -> Option<Dt> {
-    let y = digits_n(s, 0, 4)?;
-    if !byte_is(s, 4, sep) {
+    let h: &[u8; 19] = s.get(..19)?.try_into().ok()?;
+    if h[4] != sep
+        || h[7] != sep
+        || !matches!(h[10], b'T' | b't' | b' ')
+        || h[13] != b':'
+        || h[16] != b':'
+    {
         return None;
     }
-    let mo = digits_n(s, 5, 2)?;
-    if !byte_is(s, 7, sep) {
-        return None;
-    }
-    let d = digits_n(s, 8, 2)?;
-    if !matches!(s.get(10), Some(b'T' | b't' | b' ')) {
-        return None;
-    }
-    let c = parse_clock(s, 11)?;
-    let i = 11 + c.len;
+    let memo = ISO_SECOND.with(|m| {
+        let (key, base) = m.get();
+        (key == *h).then_some(base)
+    });
+    let base = match memo {
+        Some(base) => base,
+        None => {
+            let y = two_digits(h[0], h[1])? * 100 + two_digits(h[2], h[3])?;
+            let mo = two_digits(h[5], h[6])?;
+            let d = two_digits(h[8], h[9])?;
+            let hh = two_digits(h[11], h[12])?;
+            let mi = two_digits(h[14], h[15])?;
+            let sec = two_digits(h[17], h[18])?;
+            let base = civil_base(i64::from(y), mo, d, hh, mi, sec);
+            ISO_SECOND.with(|m| m.set((*h, base)));
+            base
+        }
+    };
+    let (ms, i, comma) = fraction(s, 19);
     let (off, zl) = parse_zone(s, i);
-    let ms = off.and_then(|o| civil_ms(i64::from(y), mo, d, &c, o));
+    let ms = off.and_then(|o| base?.checked_add(i64::from(ms) - i64::from(o) * 60_000));
     Some(Dt {
         ms,
         len: i + zl,
-        comma: c.comma,
+        comma,
     })
 }
 
+/// A three-letter month name in any case. `| 0x20` lowercases ASCII letters and maps no other
+/// byte to a lowercase letter, so only letters can match.
+#[inline]
 fn month(m: &[u8]) -> Option<u32> {
     let [a, b, c] = m else {
         return None;
     };
-    let k = [
-        a.to_ascii_lowercase(),
-        b.to_ascii_lowercase(),
-        c.to_ascii_lowercase(),
-    ];
-    Some(match &k {
-        b"jan" => 1,
-        b"feb" => 2,
-        b"mar" => 3,
-        b"apr" => 4,
-        b"may" => 5,
-        b"jun" => 6,
-        b"jul" => 7,
-        b"aug" => 8,
-        b"sep" => 9,
-        b"oct" => 10,
-        b"nov" => 11,
-        b"dec" => 12,
+    let k = u32::from_be_bytes([0, a | 0x20, b | 0x20, c | 0x20]);
+    const fn w(n: &[u8; 3]) -> u32 {
+        u32::from_be_bytes([0, n[0], n[1], n[2]])
+    }
+    Some(match k {
+        x if x == w(b"jan") => 1,
+        x if x == w(b"feb") => 2,
+        x if x == w(b"mar") => 3,
+        x if x == w(b"apr") => 4,
+        x if x == w(b"may") => 5,
+        x if x == w(b"jun") => 6,
+        x if x == w(b"jul") => 7,
+        x if x == w(b"aug") => 8,
+        x if x == w(b"sep") => 9,
+        x if x == w(b"oct") => 10,
+        x if x == w(b"nov") => 11,
+        x if x == w(b"dec") => 12,
         _ => return None,
     })
 }
@@ -369,6 +423,35 @@ fn parse_day(s: &[u8], at: usize) -> Option<(u32, usize)> {
 
 /// RFC 3164 `Mmm dd HH:MM:SS[.frac]` with the given year: (ms, bytes consumed).
 fn parse_bsd_ts(s: &[u8], year: i32) -> Option<(Option<i64>, usize)> {
+    // The usual fixed-width form (`Mmm dd` or `Mmm  d`) through the memo; other forms, and
+    // anything that does not parse here, take the general path below.
+    if let Some(h) = s.get(..15).and_then(|h| <&[u8; 15]>::try_from(h).ok()) {
+        if h[3] == b' ' && h[6] == b' ' && h[9] == b':' && h[12] == b':' {
+            let memo = BSD_SECOND.with(|m| {
+                let (key, y, base) = m.get();
+                (key == *h && y == year).then_some(base)
+            });
+            let base = memo.or_else(|| {
+                let mo = month(h.get(..3)?)?;
+                let d = if h[4] == b' ' {
+                    h[5].is_ascii_digit()
+                        .then_some(u32::from(h[5].wrapping_sub(b'0')))?
+                } else {
+                    two_digits(h[4], h[5])?
+                };
+                let hh = two_digits(h[7], h[8])?;
+                let mi = two_digits(h[10], h[11])?;
+                let sec = two_digits(h[13], h[14])?;
+                let base = civil_base(i64::from(year), mo, d, hh, mi, sec);
+                BSD_SECOND.with(|m| m.set((*h, year, base)));
+                Some(base)
+            });
+            if let Some(base) = base {
+                let (ms, i, _) = fraction(s, 15);
+                return Some((base.and_then(|b| b.checked_add(i64::from(ms))), i));
+            }
+        }
+    }
     let mo = month(s.get(..3)?)?;
     if !byte_is(s, 3, b' ') {
         return None;
@@ -404,28 +487,38 @@ fn parse_apache_ts(s: &[u8]) -> Option<(Option<i64>, usize)> {
 }
 
 /// Access log `dd/Mon/YYYY:HH:MM:SS[ ±HHMM]`.
+#[inline]
 fn parse_access_ts(s: &[u8]) -> Option<(Option<i64>, usize)> {
-    let d = digits_n(s, 0, 2)?;
-    if !byte_is(s, 2, b'/') {
+    let h: &[u8; 20] = s.get(..20)?.try_into().ok()?;
+    if h[2] != b'/' || h[6] != b'/' || h[11] != b':' || h[14] != b':' || h[17] != b':' {
         return None;
     }
-    let mo = month(s.get(3..6)?)?;
-    if !byte_is(s, 6, b'/') {
-        return None;
-    }
-    let y = digits_n(s, 7, 4)?;
-    if !byte_is(s, 11, b':') {
-        return None;
-    }
-    let c = parse_clock(s, 12)?;
-    let mut i = 12 + c.len;
+    let memo = ACCESS_SECOND.with(|m| {
+        let (key, base) = m.get();
+        (key == *h).then_some(base)
+    });
+    let base = match memo {
+        Some(base) => base,
+        None => {
+            let d = two_digits(h[0], h[1])?;
+            let mo = month(h.get(3..6)?)?;
+            let y = two_digits(h[7], h[8])? * 100 + two_digits(h[9], h[10])?;
+            let hh = two_digits(h[12], h[13])?;
+            let mi = two_digits(h[15], h[16])?;
+            let sec = two_digits(h[18], h[19])?;
+            let base = civil_base(i64::from(y), mo, d, hh, mi, sec);
+            ACCESS_SECOND.with(|m| m.set((*h, base)));
+            base
+        }
+    };
+    let (ms, mut i, _) = fraction(s, 20);
     let mut off = Some(0);
     if byte_is(s, i, b' ') && matches!(s.get(i + 1), Some(b'+' | b'-')) {
         let (o, zl) = parse_zone(s, i + 1);
         off = o;
         i += 1 + zl;
     }
-    let ms = off.and_then(|o| civil_ms(i64::from(y), mo, d, &c, o));
+    let ms = off.and_then(|o| base?.checked_add(i64::from(ms) - i64::from(o) * 60_000));
     Some((ms, i))
 }
 
@@ -2215,7 +2308,6 @@ mod tests {
             s: 0,
             ms: 0,
             len: 0,
-            comma: false,
         };
         use chrono::Datelike;
         while day <= end {
@@ -2284,6 +2376,83 @@ mod tests {
         ])
     }
 
+    /// `(format, level, ts, message)` of each line, parsed in order on one new thread (so the
+    /// timestamp memos start empty and then carry over from line to line).
+    fn parse_on_fresh_thread(
+        lines: &[Vec<u8>],
+        year: i32,
+    ) -> Vec<(Format, Level, Option<i64>, Vec<u8>)> {
+        let lines = lines.to_vec();
+        std::thread::spawn(move || {
+            lines
+                .iter()
+                .map(|l| {
+                    let p = parse_line(l, year);
+                    (p.format, p.level, p.ts_ms, p.message.to_vec())
+                })
+                .collect()
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn timestamp_memo_never_changes_a_result() {
+        let lines: Vec<Vec<u8>> = [
+            "2024-03-01 10:00:00,123 - app - ERROR - a",
+            "2024-03-01 10:00:00.999 [main] INFO x.Y - b",
+            "2024-03-01T10:00:00+05:30 INFO c",
+            "2024-03-01T10:00:00-23:59 INFO c",
+            "2024-03-01T10:00:00+24:00 INFO bad zone",
+            "2024-03-01T10:00:00 INFO no fraction",
+            "2023-02-29 10:00:00,000 - app - INFO - not a leap year",
+            "2023-02-29 10:00:00,500 - app - INFO - still not",
+            "2024-02-29 10:00:00,500 - app - INFO - a leap year",
+            "2024/03/01 10:00:00 [error] 1#1: *2 nginx",
+            "2024-03-01 10:00:60 ERROR leap second",
+            "2024-03-01 10:00:61 ERROR no such second",
+            "10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1",
+            "10.0.0.1 - - [01/Mar/2024:10:00:00 -0130] \"GET / HTTP/1.1\" 500 1",
+            "10.0.0.1 - - [01/mar/2024:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1",
+            "10.0.0.1 - - [31/Apr/2024:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1",
+            "Mar  1 10:00:00 host app: one",
+            "Mar  1 10:00:00.250 host app: two",
+            "Mar 01 10:00:00 host app: three",
+            "Mar 1 10:00:00 host app: four",
+            "Feb 29 10:00:00 host app: leap day",
+            "Feb 30 10:00:00 host app: never",
+            "<13>Mar  1 10:00:00 host app: five",
+        ]
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+        for year in [2023, 2024] {
+            // Each line on its own (empty memo) against all in order, forwards and backwards.
+            let alone: Vec<_> = lines
+                .iter()
+                .flat_map(|l| parse_on_fresh_thread(std::slice::from_ref(l), year))
+                .collect();
+            assert_eq!(parse_on_fresh_thread(&lines, year), alone, "year {year}");
+            let mut rev = lines.clone();
+            rev.reverse();
+            let mut want = alone.clone();
+            want.reverse();
+            assert_eq!(
+                parse_on_fresh_thread(&rev, year),
+                want,
+                "year {year}, reversed"
+            );
+        }
+        // The BSD memo is keyed by the year too: the same line after a year change.
+        let line = b"Feb 29 10:00:00 host app: leap day".to_vec();
+        let both = std::thread::spawn(move || {
+            (parse_line(&line, 2024).ts_ms, parse_line(&line, 2023).ts_ms)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(both, (utc(2024, 2, 29, 10, 0, 0, 0), None));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -2291,6 +2460,16 @@ mod tests {
         fn never_panics_on_bytes(line in prop::collection::vec(any::<u8>(), 0..300)) {
             let p = parse_line(&line, 2024);
             assert_subslice(&line, p.message);
+        }
+
+        #[test]
+        fn memo_carries_nothing_between_lines(
+            a in prop::collection::vec(fragment(), 0..8),
+            b in prop::collection::vec(fragment(), 0..8),
+        ) {
+            let (a, b) = (a.concat().into_bytes(), b.concat().into_bytes());
+            let after = parse_on_fresh_thread(&[a, b.clone()], 2024).pop();
+            prop_assert_eq!(after, parse_on_fresh_thread(&[b], 2024).pop());
         }
 
         #[test]

@@ -110,7 +110,7 @@ const WILDCARD: &[u8] = b"<*>";
 const ELLIPSIS: &[u8] = "…".as_bytes();
 const OTHER: &str = "<other>";
 
-/// One masked token of the message being added: a byte range of the shape buffer.
+/// One token of a template: a byte range of its text.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
@@ -238,9 +238,8 @@ pub struct Miner {
     cache_bytes: usize,
     cache_max_entries: usize,
     cache_max_bytes: usize,
-    /// Reused per message: the masked shape and its token ranges.
+    /// Reused per message: the masked shape.
     buf: Vec<u8>,
-    spans: Vec<Span>,
 }
 
 impl Miner {
@@ -265,7 +264,6 @@ impl Miner {
             cache_max_entries,
             cache_max_bytes,
             buf: Vec::new(),
-            spans: Vec::new(),
         }
     }
 
@@ -276,20 +274,17 @@ impl Miner {
     pub fn add(&mut self, message: &[u8]) -> TemplateId {
         let msg = message.get(..self.cfg.max_message_bytes).unwrap_or(message);
         let mut buf = std::mem::take(&mut self.buf);
-        let mut spans = std::mem::take(&mut self.spans);
         buf.clear();
-        spans.clear();
-        tokenize(msg, self.cfg.max_tokens, &mut buf, &mut spans);
+        tokenize(msg, self.cfg.max_tokens, &mut buf);
         let id = match self.cache.get(buf.as_slice()) {
             Some(&id) => self.canonical(id),
             None => {
-                let id = self.slow(&buf, &spans);
+                let id = self.slow(&buf);
                 self.remember(&buf, id);
                 id
             }
         };
         self.buf = buf;
-        self.spans = spans;
         id
     }
 
@@ -382,8 +377,8 @@ impl Miner {
         id
     }
 
-    fn slow(&mut self, buf: &[u8], spans: &[Span]) -> TemplateId {
-        let toks: Vec<&[u8]> = spans.iter().map(|s| span_bytes(buf, *s)).collect();
+    fn slow(&mut self, buf: &[u8]) -> TemplateId {
+        let toks: Vec<&[u8]> = shape_tokens(buf).collect();
         match self.decide(&toks) {
             Decision::Existing(id) => id,
             Decision::Generalise {
@@ -555,16 +550,22 @@ impl Miner {
 /// word (≥ 8 hex letters), an IPv6 address or a UUID. Surrounding punctuation is ignored.
 pub fn is_variable(token: &[u8]) -> bool {
     let mut buf = Vec::new();
-    let mut spans = Vec::new();
-    tokenize(token, usize::MAX, &mut buf, &mut spans);
-    spans.iter().any(|s| has_wildcard(span_bytes(&buf, *s)))
+    tokenize(token, usize::MAX, &mut buf);
+    buf.split(|&b| b == b' ').any(has_wildcard)
+}
+
+/// The tokens of a shape made by [`tokenize`]: a masked token never contains a space (tokens
+/// are cut at whitespace, a quoted region with spaces is always masked whole), so the single
+/// spaces that join them are the only ones. Only new shapes need the tokens, so the fast path
+/// does not record them.
+fn shape_tokens(shape: &[u8]) -> impl Iterator<Item = &[u8]> {
+    shape.split(|&b| b == b' ').filter(|t| !t.is_empty())
 }
 
 /// The masked shape of a message (what templates start from), for tests and tooling.
 pub fn mask(message: &[u8]) -> String {
     let mut buf = Vec::new();
-    let mut spans = Vec::new();
-    tokenize(message, usize::MAX, &mut buf, &mut spans);
+    tokenize(message, usize::MAX, &mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
 
@@ -644,13 +645,14 @@ const fn classes() -> [u8; 256] {
     t
 }
 
-/// Splits `msg` into masked tokens appended to `out` (joined by spaces) with their ranges in
-/// `spans`. Linear in `msg`: a failed search for a closing quote is never repeated. Plain
+/// Splits `msg` into masked tokens appended to `out`, joined by single spaces (see
+/// [`shape_tokens`]). Linear in `msg`: a failed search for a closing quote is never repeated. Plain
 /// words and plain numbers are decided from byte classes gathered while finding the token's
 /// end; anything else goes through [`mask_into`].
-fn tokenize(msg: &[u8], max_tokens: usize, out: &mut Vec<u8>, spans: &mut Vec<Span>) {
+fn tokenize(msg: &[u8], max_tokens: usize, out: &mut Vec<u8>) {
     let n = msg.len();
     let mut i = 0;
+    let mut count = 0usize;
     // No closing `"` / `'` after the position of a failed search.
     let mut no_closer = [false; 2];
     loop {
@@ -666,15 +668,11 @@ fn tokenize(msg: &[u8], max_tokens: usize, out: &mut Vec<u8>, spans: &mut Vec<Sp
         if !out.is_empty() {
             out.push(b' ');
         }
-        let start_out = out.len();
-        if spans.len() >= max_tokens {
+        if count >= max_tokens {
             out.extend_from_slice(ELLIPSIS);
-            spans.push(Span {
-                start: start_out as u32,
-                end: out.len() as u32,
-            });
             break;
         }
+        count += 1;
         let start = i;
         let mut quote: Option<(usize, usize)> = None;
         let (mut any, mut all) = (0u8, u8::MAX);
@@ -720,10 +718,6 @@ fn tokenize(msg: &[u8], max_tokens: usize, out: &mut Vec<u8>, spans: &mut Vec<Sp
         } else {
             mask_into(tok, quote, out);
         }
-        spans.push(Span {
-            start: start_out as u32,
-            end: out.len() as u32,
-        });
     }
 }
 
