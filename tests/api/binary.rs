@@ -525,7 +525,11 @@ async fn binary_sigkill_while_deliveries_are_due_loses_nothing() {
             .env("WATCHPOST_INTERVAL", "200ms")
             .env("ALERT_WEBHOOK_URL", &hook)
             .env("ALERT_WEBHOOK_SECRET", crate::notify::SECRET)
-            .env("ALERT_WEBHOOK_BACKOFF", "0.2");
+            .env("ALERT_WEBHOOK_BACKOFF", "0.2")
+            // A delivery claimed at the kill (in flight, or waiting for its channel's
+            // slot) is retried once its lease runs out: short here, 245 s by default.
+            .env("WATCHPOST_WEBHOOK_TIMEOUT_SECS", "2")
+            .env("WATCHPOST_NOTIFY_LEASE_SECS", "7");
     };
     let mut first = Server::start(dir.path(), "first", configure).await;
     let admin = |req: reqwest::RequestBuilder| req.header("x-admin-token", ADMIN);
@@ -575,7 +579,7 @@ async fn binary_sigkill_while_deliveries_are_due_loses_nothing() {
     let before_restart = rx.received().len();
 
     let second = Server::start(dir.path(), "second", configure).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let delivered = loop {
         let got = rx.received();
         let after = ids(&got[before_restart.min(got.len())..]);
