@@ -547,18 +547,15 @@ pub async fn analyze_request(
             .finish()
             .map(|r| (r, hex::encode(digest.finalize())))
     });
-    let fed = match kind {
-        Kind::Json => feed_json(state, req, &tx)
-            .await
-            .map(|()| ("pasted text".to_owned(), "json")),
-        Kind::Raw => feed_stream(req.into_body(), limit, &tx)
-            .await
-            .map(|()| ("upload".to_owned(), "raw")),
-        Kind::Multipart => {
-            let paste_max = state.settings.log_json_max_bytes;
-            feed_multipart(req, limit, paste_max, csrf, &tx).await
-        }
-    };
+    let fed = feed(
+        kind,
+        req,
+        limit,
+        state.settings.log_json_max_bytes,
+        csrf,
+        &tx,
+    )
+    .await;
     drop(tx);
     let outcome = worker.await.map_err(|_| ApiError::Internal)?;
     match (fed, outcome) {
@@ -592,6 +589,27 @@ pub fn clean_name(raw: &str, fallback: &str) -> String {
         fallback.to_owned()
     } else {
         name.to_owned()
+    }
+}
+
+/// Streams the body of `kind` into `tx`; returns the display name and source kind.
+/// `json_max` bounds the bodies held in memory (a JSON body, a pasted form field).
+async fn feed(
+    kind: Kind,
+    req: Request,
+    limit: u64,
+    json_max: usize,
+    csrf: Option<&str>,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<(String, &'static str), ApiError> {
+    match kind {
+        Kind::Json => feed_json(req, json_max, tx)
+            .await
+            .map(|()| ("pasted text".to_owned(), "json")),
+        Kind::Raw => feed_stream(req.into_body(), limit, tx)
+            .await
+            .map(|()| ("upload".to_owned(), "raw")),
+        Kind::Multipart => feed_multipart(req, limit, json_max, csrf, tx).await,
     }
 }
 
@@ -724,9 +742,9 @@ async fn feed_multipart(
 }
 
 /// What an upload body of `content_type` would feed the analyzer, through the very code
-/// `POST /logs/analyze` runs for raw and multipart bodies, without a server: the bytes
+/// `POST /logs/analyze` runs (`feed`), without a server: the bytes
 /// passed on, and the name and source kind or the refusal. For the `multipart` fuzz
-/// target and the property tests; JSON bodies go through `serde_json` instead.
+/// target and the property tests.
 pub async fn parse_upload(
     content_type: &str,
     body: Bytes,
@@ -753,11 +771,7 @@ pub async fn parse_upload(
         let fed = match kind(&req) {
             // As in `analyze_request`: a session's upload must be a form with the token.
             Ok(Kind::Raw | Kind::Json) if csrf.is_some() => Err(csrf_refused()),
-            Ok(Kind::Multipart) => feed_multipart(req, limit, paste_max, csrf, &tx).await,
-            Ok(Kind::Raw) => feed_stream(req.into_body(), limit, &tx)
-                .await
-                .map(|()| ("upload".to_owned(), "raw")),
-            Ok(Kind::Json) => Err(ApiError::UnsupportedMediaType("JSON".into())),
+            Ok(k) => feed(k, req, limit, paste_max, csrf, &tx).await,
             Err(e) => Err(e),
         };
         drop(tx);
@@ -803,11 +817,10 @@ fn multipart_error(e: &axum::extract::multipart::MultipartError, limit: u64) -> 
 
 /// The original JSON body is held in memory (bounded by `log_json_max_bytes`).
 async fn feed_json(
-    state: &AppState,
     req: Request,
+    max: usize,
     tx: &tokio::sync::mpsc::Sender<Bytes>,
 ) -> Result<(), ApiError> {
-    let max = state.settings.log_json_max_bytes;
     let bytes = axum::body::to_bytes(req.into_body(), max)
         .await
         .map_err(|e| {
